@@ -1,0 +1,1452 @@
+"""
+SCST target management through the kernel's sysfs ABI (``/sys/kernel/scst_tgt``).
+
+This module talks to the SCST kernel modules directly, the way scstadmin's
+``SCST.pm`` does, so it needs neither Perl nor scstadmin on the server. Every
+object of the tree (handlers, devices, targets, security groups, LUNs,
+initiators) is read from and written to sysfs; one management command is one
+``write(2)`` because SCST silently drops anything after the first command of a
+write.
+
+Configuration (minion config or pillar, read with ``config.get``):
+
+``mdtmirror:sysroot``
+    prefix for every kernel and ``/etc`` path below (default ``/``); tests point
+    it at an emulated host.
+``mdtmirror:paths:<key>``
+    override one path: ``scst_tgt``, ``infiniband``, ``sys_module``,
+    ``scst_conf``, ``scst_default``, ``var_lib_scst``.
+``mdtmirror:bin:modprobe``
+    the modprobe binary.
+``mdtmirror:scst_eagain_timeout``
+    seconds to wait for a command SCST finishes later (EAGAIN), default 300
+    like scstadmin.
+"""
+
+import errno
+import logging
+import os
+import re
+import time
+
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "scst"
+
+_DEFAULT_PATHS = {
+    "scst_tgt": "/sys/kernel/scst_tgt",
+    "infiniband": "/sys/class/infiniband",
+    "sys_module": "/sys/module",
+    "scst_conf": "/etc/scst.conf",
+    "scst_default": "/etc/default/scst",
+    "var_lib_scst": "/var/lib/scst",
+}
+
+# SCST's mgmt tokenizer splits on blanks and '=' and splits parameter lists on
+# ';' and newlines: none of these may appear in a name or value we send, or a
+# caller could smuggle a second parameter or command into a write.
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
+_INITIATOR_RE = re.compile(r"^[A-Za-z0-9_.:\-*?!@]+$")
+_VALUE_FORBIDDEN = re.compile(r"[\s=;#]")
+
+# Logical block sizes a metadata LUN may have. SCST accepts any power of two
+# >= 512 (v3.10 even 131072 on a 128K zvol, which initiators then mis-handle);
+# the MDT file system is created on 512 or 4096 byte sectors.
+SAFE_BLOCKSIZES = (512, 4096)
+
+# Modules an SCST SRP target needs, in load order.
+TARGET_MODULES = ("scst", "scst_vdisk", "ib_srpt")
+
+# Help line of a handler's mgmt file that lists add_device parameters.
+_PARAMS_LINE = "The following parameters available:"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+# --------------------------------------------------------------------------
+# paths and low-level I/O
+# --------------------------------------------------------------------------
+
+
+def _config(key, default=None):
+    return __salt__["config.get"](key, default)
+
+
+def _path(key):
+    override = _config("mdtmirror:paths:" + key)
+    if override:
+        return override
+    sysroot = _config("mdtmirror:sysroot", "/") or "/"
+    return os.path.join(sysroot, _DEFAULT_PATHS[key].lstrip("/"))
+
+
+def _root():
+    root = _path("scst_tgt")
+    if not os.path.isdir(root):
+        raise CommandExecutionError(
+            f"SCST is not loaded: {root} does not exist (load the scst modules first: scst.load)"
+        )
+    return root
+
+
+def _p(*parts):
+    return os.path.join(_root(), *parts)
+
+
+def parse_attr(content):
+    """
+    Split what SCST returns for an attribute into ``(value, is_key)``.
+
+    SCST appends a ``[key]`` line to attributes that differ from their
+    default and must be saved; multi-line values (``pr_state``) stay whole.
+    """
+    if isinstance(content, bytes):
+        content = content.decode("utf-8", "replace")
+    lines = content.rstrip("\n").split("\n")
+    is_key = False
+    if lines and lines[-1] == "[key]":
+        is_key = True
+        lines = lines[:-1]
+    return "\n".join(lines).rstrip("\n"), is_key
+
+
+def _read_raw(path, timeout=None):
+    """Read a sysfs file, retrying EAGAIN (SCST answers it while busy)."""
+    deadline = time.monotonic() + (timeout if timeout is not None else _eagain_timeout())
+    while True:
+        try:
+            with open(path, "rb") as handle:
+                return handle.read().decode("utf-8", "replace")
+        except OSError as exc:
+            if exc.errno == errno.EAGAIN and time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
+            raise
+
+
+def _read(path):
+    return parse_attr(_read_raw(path))[0]
+
+
+def _eagain_timeout():
+    return float(_config("mdtmirror:scst_eagain_timeout", 300))
+
+
+def _mgmt_result():
+    """Poll ``last_sysfs_mgmt_res`` until SCST has finished queued work."""
+    path = os.path.join(_root(), "last_sysfs_mgmt_res")
+    deadline = time.monotonic() + _eagain_timeout()
+    while True:
+        try:
+            with open(path, "rb") as handle:
+                return int(handle.read().decode().strip() or 0)
+        except OSError as exc:
+            if exc.errno != errno.EAGAIN or time.monotonic() >= deadline:
+                raise CommandExecutionError(
+                    f"SCST did not finish a queued command: reading {path}: {exc.strerror}"
+                ) from exc
+            time.sleep(0.5)
+
+
+def _errno_text(code):
+    return f"{errno.errorcode.get(code, code)} ({os.strerror(code)})"
+
+
+def _write(path, command, what):
+    """
+    Write one command or value to a sysfs file, the way SCST wants it.
+
+    ``what`` describes the object and command for error messages. EAGAIN means
+    SCST queued the work: wait for ``last_sysfs_mgmt_res`` and report its
+    errno. Any other errno becomes a CommandExecutionError naming ``what``.
+    """
+    data = (command + "\n").encode()
+    try:
+        # O_WRONLY without O_CREAT/O_TRUNC: a missing attribute gives ENOENT
+        # instead of the misleading EACCES of open(path, "w").
+        fd = os.open(path, os.O_WRONLY)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise CommandExecutionError(f"{what}: {path} does not exist") from exc
+        if exc.errno == errno.EACCES:
+            raise CommandExecutionError(f"{what}: {path} is read-only") from exc
+        raise CommandExecutionError(f"{what}: cannot open {path}: {exc.strerror}") from exc
+    try:
+        os.write(fd, data)
+    except OSError as exc:
+        if exc.errno != errno.EAGAIN:
+            raise CommandExecutionError(f"{what}: SCST refused '{command}' with {_errno_text(exc.errno)}") from exc
+        result = _mgmt_result()
+        if result != 0:
+            raise CommandExecutionError(f"{what}: SCST finished '{command}' with {_errno_text(-result)}") from exc
+    finally:
+        os.close(fd)
+    log.debug("scst: wrote %r to %s", command, path)
+
+
+def _listdir(path):
+    try:
+        return sorted(os.listdir(path))
+    except FileNotFoundError:
+        return []
+
+
+def _subdirs(path):
+    return [
+        name
+        for name in _listdir(path)
+        if os.path.isdir(os.path.join(path, name)) and not os.path.islink(os.path.join(path, name))
+    ]
+
+
+# --------------------------------------------------------------------------
+# validation
+# --------------------------------------------------------------------------
+
+
+def _check_name(kind, name):
+    if not isinstance(name, str) or not _NAME_RE.match(name) or len(name) > 64:
+        raise SaltInvocationError(f"invalid {kind} name {name!r}: use letters, digits, '_', '.', ':', '-' (at most 64)")
+    return name
+
+
+def _check_initiator(name):
+    if not isinstance(name, str) or not name or not _INITIATOR_RE.match(name):
+        raise SaltInvocationError(f"invalid initiator name {name!r}: no blanks, '=', ';' or '#' allowed")
+    return name
+
+
+def _check_value(attr, value, mgmt=True):
+    """
+    Validate an attribute value. ``mgmt`` values go into a mgmt command, where
+    SCST's tokenizer would split them; a direct attribute write only has to be
+    one line.
+    """
+    if not isinstance(attr, str) or not _NAME_RE.match(attr):
+        raise SaltInvocationError(f"invalid attribute name {attr!r}")
+    if isinstance(value, bool):
+        value = int(value)
+    value = str(value)
+    bad = _VALUE_FORBIDDEN.search(value) if mgmt else re.search(r"[\n\r]", value)
+    if value == "" or bad:
+        what = "blanks, '=', ';' or '#' (SCST would split it)" if mgmt else "line breaks"
+        raise SaltInvocationError(
+            f"invalid value {value!r} for attribute {attr!r}: it must be non-empty and contain no {what}"
+        )
+    return value
+
+
+def _check_lun(lun):
+    try:
+        lun = int(lun)
+    except (TypeError, ValueError):
+        raise SaltInvocationError(f"invalid LUN {lun!r}: must be an integer 0..16383") from None
+    if not 0 <= lun <= 16383:
+        raise SaltInvocationError(f"invalid LUN {lun}: must be 0..16383")
+    return lun
+
+
+def _check_metadata_attrs(device, attributes, allow_nv_cache=False):
+    """Refuse attribute values that endanger an MDT (see module docs)."""
+    if "blocksize" in attributes:
+        try:
+            blocksize = int(str(attributes["blocksize"]), 0)
+        except ValueError:
+            raise SaltInvocationError(
+                f"device {device}: blocksize {attributes['blocksize']!r} is not a number"
+            ) from None
+        if blocksize not in SAFE_BLOCKSIZES:
+            raise SaltInvocationError(
+                f"device {device}: blocksize {blocksize} is not 512 or 4096. blocksize is the "
+                "logical sector size initiators see, not the zvol's volblocksize (128K "
+                "is right for the zvol, wrong here)"
+            )
+    if str(attributes.get("nv_cache", "0")) not in ("0", "False") and not allow_nv_cache:
+        raise SaltInvocationError(
+            f"device {device}: nv_cache=1 makes SCST ignore cache flushes, so acknowledged "
+            "metadata can be lost on a crash; pass allow_nv_cache=True only for a truly "
+            "non-volatile backend"
+        )
+
+
+# --------------------------------------------------------------------------
+# reading the tree
+# --------------------------------------------------------------------------
+
+
+def version():
+    """
+    Return the running SCST version (``3.11.0-pre``), or raise if SCST is not loaded.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.version
+    """
+    text = _read_raw(_p("version"))
+    match = re.search(r"(\d+\.\d+\.\d+[\w.\-]*)", text)
+    if not match:
+        raise CommandExecutionError(f"cannot parse SCST version from {text!r}")
+    return match.group(1)
+
+
+def list_handlers():
+    """
+    Return the device handlers SCST has loaded, with their device type and the
+    parameters their ``add_device`` accepts.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.list_handlers
+    """
+    base = _p("handlers")
+    result = {}
+    for name in _subdirs(base):
+        path = os.path.join(base, name)
+        entry = {"type": None, "create_params": [], "devices": []}
+        if os.path.exists(os.path.join(path, "type")):
+            entry["type"] = _read(os.path.join(path, "type"))
+        if os.path.exists(os.path.join(path, "mgmt")):
+            entry["create_params"] = parse_create_params(_read_raw(os.path.join(path, "mgmt")))
+        entry["devices"] = [dev for dev in _listdir(path) if os.path.islink(os.path.join(path, dev))]
+        result[name] = entry
+    return result
+
+
+def parse_create_params(mgmt_help):
+    """Parse the ``The following parameters available: a, b`` line of a mgmt help text."""
+    for line in mgmt_help.splitlines():
+        if line.startswith(_PARAMS_LINE):
+            rest = line[len(_PARAMS_LINE) :]
+            return [p.strip() for p in rest.split(",") if p.strip()]
+    return []
+
+
+def _read_attrs(path, skip=()):
+    """Read every readable regular file of a sysfs dir: ``({attr: value}, [key attrs], {attr: writable})``."""
+    values, keys, writable = {}, [], {}
+    for name in _listdir(path):
+        full = os.path.join(path, name)
+        if name in skip or name == "mgmt" or os.path.islink(full) or os.path.isdir(full):
+            continue
+        mode = os.stat(full).st_mode
+        writable[name] = bool(mode & 0o200)
+        if not mode & 0o444:
+            continue  # write-only triggers (sync, resync_size)
+        try:
+            value, is_key = parse_attr(_read_raw(full, timeout=5))
+        except OSError:
+            continue
+        values[name] = value
+        if is_key:
+            keys.append(name)
+    return values, keys, writable
+
+
+def parse_export_link(link):
+    """
+    Turn an ``exported/exportN`` link target into ``{driver, target, group, lun}``.
+
+    ``../../../targets/ib_srpt/T/ini_groups/MDS/luns/0`` -> group ``MDS``;
+    ``.../T/luns/0`` -> the target's default LUN set (group ``None``).
+    """
+    parts = link.split("/")
+    idx = parts.index("targets")
+    rest = parts[idx + 1 :]
+    driver, target = rest[0], rest[1]
+    group = None
+    if len(rest) >= 6 and rest[2] == "ini_groups":
+        group = rest[3]
+    return {"driver": driver, "target": target, "group": group, "lun": int(rest[-1])}
+
+
+def _device_info(name):
+    path = _p("devices", name)
+    handler_link = os.path.join(path, "handler")
+    handler = os.path.basename(os.readlink(handler_link)) if os.path.islink(handler_link) else None
+    values, keys, writable = _read_attrs(path)
+    exports = []
+    exported = os.path.join(path, "exported")
+    for link in _listdir(exported):
+        try:
+            exports.append(parse_export_link(os.readlink(os.path.join(exported, link))))
+        except (OSError, ValueError, IndexError):
+            continue
+    exports.sort(key=lambda e: (e["driver"], e["target"], e["group"] or "", e["lun"]))
+    filename = values.get("filename")
+    return {
+        "name": name,
+        "handler": handler,
+        "filename": None if filename in (None, "none") else filename,
+        "attributes": values,
+        "key_attributes": sorted(keys),
+        "writable": sorted(a for a, w in writable.items() if w),
+        "exported": exports,
+    }
+
+
+def list_devices(name=None):
+    """
+    Return SCST's devices: handler, backing filename, every attribute (with the
+    ones SCST marks ``[key]``), and which targets/groups export each at which LUN.
+
+    Pass-through devices (``H:C:I:L``) have handler ``None``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.list_devices
+        salt '*' scst.list_devices MDT1
+    """
+    names = [name] if name else _subdirs(_p("devices"))
+    result = {}
+    for dev in names:
+        if not os.path.isdir(_p("devices", dev)):
+            if name:
+                raise CommandExecutionError(f"SCST device {dev!r} does not exist")
+            continue
+        result[dev] = _device_info(dev)
+    return result
+
+
+def device_exists(name):
+    """
+    Return True if the SCST device exists.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.device_exists MDT1
+    """
+    return os.path.isdir(_p("devices", _check_name("device", name)))
+
+
+def list_drivers():
+    """
+    Return the target drivers SCST has loaded and their targets.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.list_drivers
+    """
+    base = _p("targets")
+    result = {}
+    for driver in _subdirs(base):
+        path = os.path.join(base, driver)
+        values, _keys, writable = _read_attrs(path)
+        result[driver] = {
+            "targets": _subdirs(path),
+            "attributes": values,
+            "writable": sorted(a for a, w in writable.items() if w),
+            "can_add_target": os.path.exists(os.path.join(path, "mgmt")),
+        }
+    return result
+
+
+def _lun_set(path):
+    luns = {}
+    for entry in _subdirs(path):
+        if not entry.isdigit():
+            continue
+        link = os.path.join(path, entry, "device")
+        device = os.path.basename(os.readlink(link)) if os.path.islink(link) else None
+        read_only = os.path.join(path, entry, "read_only")
+        ro = _read(read_only) == "1" if os.path.exists(read_only) else False
+        luns[int(entry)] = {"device": device, "read_only": ro}
+    return dict(sorted(luns.items()))
+
+
+def _initiators(path):
+    return [name for name in _listdir(path) if name != "mgmt"]
+
+
+def _target_info(driver, target):
+    path = _p("targets", driver, target)
+    values, keys, writable = _read_attrs(path)
+    groups = {}
+    base = os.path.join(path, "ini_groups")
+    for group in _subdirs(base):
+        gpath = os.path.join(base, group)
+        groups[group] = {
+            "luns": _lun_set(os.path.join(gpath, "luns")),
+            "initiators": _initiators(os.path.join(gpath, "initiators")),
+        }
+    enabled = values.get("enabled")
+    return {
+        "driver": driver,
+        "name": target,
+        "enabled": None if enabled is None else enabled == "1",
+        "attributes": values,
+        "key_attributes": sorted(keys),
+        "writable": sorted(a for a, w in writable.items() if w),
+        "luns": _lun_set(os.path.join(path, "luns")),
+        "groups": groups,
+        "sessions": _subdirs(os.path.join(path, "sessions")),
+    }
+
+
+def list_targets(driver=None):
+    """
+    Return every target per driver: enabled, attributes, default LUN set,
+    security groups (LUNs and initiators) and live sessions.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.list_targets
+        salt '*' scst.list_targets driver=ib_srpt
+    """
+    base = _p("targets")
+    drivers = [driver] if driver else _subdirs(base)
+    result = {}
+    for drv in drivers:
+        if not os.path.isdir(os.path.join(base, drv)):
+            raise CommandExecutionError(f"SCST target driver {drv!r} is not loaded")
+        result[drv] = {t: _target_info(drv, t) for t in _subdirs(os.path.join(base, drv))}
+    return result
+
+
+def list_groups(target, driver="ib_srpt"):
+    """
+    Return the security groups of one target with their LUNs and initiators.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.list_groups fe80:0000:0000:0000:0002:c903:0005:f34b
+    """
+    _require_target(driver, target)
+    return _target_info(driver, target)["groups"]
+
+
+def _require_target(driver, target):
+    path = _p("targets", driver, target)
+    if not os.path.isdir(path):
+        known = _subdirs(_p("targets", driver)) if os.path.isdir(_p("targets", driver)) else []
+        hint = ""
+        if target.startswith("ib_srpt_target_"):
+            hint = (
+                " (since SCST 3.1 ib_srpt names one target per HCA port by its GID; use scst.local_targets to find it)"
+            )
+        raise CommandExecutionError(
+            f"SCST target {driver}/{target} does not exist; targets of {driver}: {', '.join(known) or 'none'}{hint}"
+        )
+    return path
+
+
+def _require_group(driver, target, group):
+    path = os.path.join(_require_target(driver, target), "ini_groups", group)
+    if not os.path.isdir(path):
+        raise CommandExecutionError(f"SCST group {group!r} does not exist on target {driver}/{target}")
+    return path
+
+
+def _require_device(name):
+    path = _p("devices", name)
+    if not os.path.isdir(path):
+        raise CommandExecutionError(f"SCST device {name!r} does not exist")
+    return path
+
+
+# --------------------------------------------------------------------------
+# local HCA ports and the ib_srpt target that serves each
+# --------------------------------------------------------------------------
+
+
+def _read_opt(path, default=None):
+    try:
+        return _read(path)
+    except OSError:
+        return default
+
+
+def local_ports():
+    """
+    Return the local RDMA ports (``/sys/class/infiniband``): HCA, port number,
+    GID 0, link layer, state and node GUID.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.local_ports
+    """
+    base = _path("infiniband")
+    ports = []
+    for hca in _listdir(base):
+        node_guid = _read_opt(os.path.join(base, hca, "node_guid"))
+        for port in _listdir(os.path.join(base, hca, "ports")):
+            ppath = os.path.join(base, hca, "ports", port)
+            ports.append(
+                {
+                    "hca": hca,
+                    "port": int(port),
+                    "gid": _read_opt(os.path.join(ppath, "gids", "0")),
+                    "link_layer": _read_opt(os.path.join(ppath, "link_layer")),
+                    "state": _read_opt(os.path.join(ppath, "state")),
+                    "node_guid": node_guid,
+                }
+            )
+    return ports
+
+
+def local_targets(driver="ib_srpt"):
+    """
+    Map each ib_srpt target to the local HCA port it serves.
+
+    SCST >= 3.1 creates one target per port, named by the port's GID
+    (``fe80:0000:...``); older SCST had one target per HCA named
+    ``ib_srpt_target_<n>`` (the seed's ``ib_srpt_target_0``). Both are
+    recognised; the result says which scheme each target follows.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.local_targets
+    """
+    base = _p("targets", driver)
+    if not os.path.isdir(base):
+        raise CommandExecutionError(f"SCST target driver {driver} is not loaded (modprobe ib_srpt)")
+    ports = local_ports()
+    by_gid = {p["gid"]: p for p in ports if p["gid"]}
+    hcas = sorted({p["hca"] for p in ports})
+    result = []
+    for target in _subdirs(base):
+        tpath = os.path.join(base, target)
+        enabled = _read_opt(os.path.join(tpath, "enabled"))
+        entry = {"target": target, "enabled": enabled == "1", "scheme": None, "hca": None, "port": None}
+        if target in by_gid:
+            port = by_gid[target]
+            entry.update(
+                scheme="port_gid", hca=port["hca"], port=port["port"], link_layer=port["link_layer"], gid=target
+            )
+        else:
+            match = re.match(r"^ib_srpt_target_(\d+)$", target)
+            if match:
+                device = _read_opt(os.path.join(tpath, "device"))
+                index = int(match.group(1))
+                hca = device or (hcas[index] if index < len(hcas) else None)
+                entry.update(scheme="per_hca", hca=hca)
+            else:
+                entry.update(scheme="unknown", hca=_read_opt(os.path.join(tpath, "device")))
+        result.append(entry)
+    return result
+
+
+def port_target(hca=None, port=None, driver="ib_srpt"):
+    """
+    Return the name of the ib_srpt target serving a local HCA port.
+
+    With no ``hca``/``port`` the machine must have exactly one candidate (an
+    active port when several exist); otherwise the error lists them.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.port_target
+        salt '*' scst.port_target hca=mlx5_0 port=1
+    """
+    targets = local_targets(driver)
+    candidates = [
+        t
+        for t in targets
+        if (hca is None or t["hca"] == hca)
+        and (port is None or t["port"] in (None, int(port)))
+        and t["scheme"] != "unknown"
+    ]
+    if len(candidates) > 1 and hca is None and port is None:
+        active = {(p["hca"], p["port"]) for p in local_ports() if "ACTIVE" in (p["state"] or "")}
+        narrowed = [c for c in candidates if (c["hca"], c["port"]) in active]
+        if len(narrowed) == 1:
+            candidates = narrowed
+    if len(candidates) != 1:
+        listing = ", ".join(f"{t['target']} ({t['hca']} port {t['port']})" for t in targets) or "none"
+        want = f"hca={hca} port={port}" if (hca or port) else "no hca/port given"
+        raise CommandExecutionError(
+            f"cannot choose one {driver} target for {want}: {len(candidates)} match; "
+            f"targets: {listing}. Set hca and port."
+        )
+    return candidates[0]["target"]
+
+
+# --------------------------------------------------------------------------
+# devices
+# --------------------------------------------------------------------------
+
+
+def _handler_params(handler):
+    mgmt = _p("handlers", handler, "mgmt")
+    if not os.path.exists(mgmt):
+        known = [h for h in _subdirs(_p("handlers")) if os.path.exists(_p("handlers", h, "mgmt"))]
+        raise CommandExecutionError(f"unknown SCST handler {handler!r}; loaded handlers: {', '.join(known) or 'none'}")
+    return parse_create_params(_read_raw(mgmt))
+
+
+def split_create_attrs(create_params, attributes):
+    """
+    Split requested device attributes into ``add_device`` parameters and the
+    ones that must be written to the device after creation (``t10_vend_id``,
+    ``usn``, ``prod_id``...: SCST rejects them in add_device with EINVAL).
+    ``cluster_mode`` goes last (t10_dev_id is refused once it is on).
+    """
+    allowed = {p.lower() for p in create_params}
+    create, later = {}, {}
+    for attr, value in attributes.items():
+        (create if attr.lower() in allowed else later)[attr] = value
+    if "cluster_mode" in create:
+        create["cluster_mode"] = create.pop("cluster_mode")
+    return create, later
+
+
+def validate_device(name, handler, filename=None, allow_nv_cache=False, **attributes):
+    """
+    Check a device declaration without changing anything: names, values SCST
+    could mis-tokenize, the metadata-safety rules, and that the handler is
+    loaded. Returns ``(add_device params, attributes to write afterwards)``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.validate_device MDT1 vdisk_blockio filename=/dev/sdb blocksize=4096
+    """
+    _check_name("device", name)
+    _check_name("handler", handler)
+    attributes = {k: v for k, v in attributes.items() if not k.startswith("__")}
+    if filename is not None:
+        attributes["filename"] = filename
+    if handler in ("vdisk_blockio", "vdisk_fileio") and not attributes.get("filename"):
+        raise SaltInvocationError(f"device {name}: handler {handler} needs a filename")
+    if "filename" in attributes and not str(attributes["filename"]).startswith("/"):
+        raise SaltInvocationError(f"device {name}: filename {attributes['filename']!r} must be an absolute path")
+    values = {attr: _check_value(attr, value) for attr, value in attributes.items()}
+    _check_metadata_attrs(name, values, allow_nv_cache)
+    return split_create_attrs(_handler_params(handler), values)
+
+
+def validate_initiator(name):
+    """
+    Check an initiator name (or pattern) for characters SCST would split on.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.validate_initiator 10.0.2.15
+    """
+    return _check_initiator(name)
+
+
+def validate_lun(lun):
+    """
+    Check a LUN number (0..16383) and return it as an int.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.validate_lun 0
+    """
+    return _check_lun(lun)
+
+
+def open_dev(name, handler, filename=None, allow_nv_cache=False, **attributes):
+    """
+    Create an SCST device (``add_device``) on a backing path.
+
+    Attributes that are not ``add_device`` parameters of the handler are
+    written after creation. Metadata safety: ``blocksize`` must be 512 or
+    4096; ``nv_cache=1`` is refused unless ``allow_nv_cache=True``; if SCST
+    silently switched the device to NV_CACHE mode because the backend cannot
+    flush, the device is closed again and an error raised. On any failure the
+    device is removed, so nothing is left half-made.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.open_dev MDT1 vdisk_blockio filename=/dev/zvol/shps-meta/MDT blocksize=4096
+    """
+    create, later = validate_device(name, handler, filename=filename, allow_nv_cache=allow_nv_cache, **attributes)
+    if os.path.isdir(_p("devices", name)):
+        raise CommandExecutionError(f"SCST device {name!r} already exists")
+    command = "add_device " + name
+    if create:
+        command += " " + ";".join(f"{k}={v}" for k, v in create.items())
+    _write(_p("handlers", handler, "mgmt"), command, f"opening device {name} with handler {handler}")
+    try:
+        for attr, value in later.items():
+            set_dev_attr(name, attr, value)
+        if handler == "vdisk_blockio" and not allow_nv_cache:
+            nv_cache = _read_opt(_p("devices", name, "nv_cache"), "0")
+            if nv_cache != "0":
+                raise CommandExecutionError(
+                    f"SCST switched device {name} to NV_CACHE mode: its backend "
+                    f"{create.get('filename')} does not support cache flushes, so metadata "
+                    "written to it could be lost on a crash. The device was closed again."
+                )
+    except Exception:
+        _write(_p("handlers", handler, "mgmt"), "del_device " + name, f"closing half-made device {name}")
+        raise
+    return _device_info(name)
+
+
+def _user_exports(info):
+    # copy_manager LUNs are created by SCST for every vdisk device; they are
+    # not an export anyone configured.
+    return [e for e in info["exported"] if e["driver"] != "copy_manager"]
+
+
+def close_dev(name, force=False):
+    """
+    Delete an SCST device (``del_device``).
+
+    Refused while a target or group exports it at a LUN, unless ``force=True``
+    (SCST itself would silently remove those LUNs and the initiators lose the
+    disk).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.close_dev MDT1
+        salt '*' scst.close_dev MDT1 force=True
+    """
+    _check_name("device", name)
+    _require_device(name)
+    info = _device_info(name)
+    users = _user_exports(info)
+    if users and not force:
+        where = "; ".join(
+            f"{e['driver']}/{e['target']}" + (f" group {e['group']}" if e["group"] else "") + f" LUN {e['lun']}"
+            for e in users
+        )
+        raise CommandExecutionError(
+            f"SCST device {name} is exported ({where}); remove those LUNs first or pass force=True"
+        )
+    handler = info["handler"]
+    if handler is None:
+        raise CommandExecutionError(f"SCST device {name} is a pass-through device; not closing it")
+    _write(_p("handlers", handler, "mgmt"), "del_device " + name, f"closing device {name}")
+    return True
+
+
+def set_dev_attr(name, attr, value):
+    """
+    Write one device attribute (only attributes SCST makes writable).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.set_dev_attr MDT1 t10_vend_id MDTM
+    """
+    _check_name("device", name)
+    value = _check_value(attr, value, mgmt=False)
+    path = os.path.join(_require_device(name), attr)
+    if not os.path.exists(path):
+        raise CommandExecutionError(f"SCST device {name} has no attribute {attr!r}")
+    if not os.stat(path).st_mode & 0o200:
+        raise CommandExecutionError(
+            f"attribute {attr!r} of SCST device {name} is read-only: it can only be set "
+            "when the device is created (close and re-open it)"
+        )
+    if attr in ("blocksize", "nv_cache"):
+        _check_metadata_attrs(name, {attr: value})
+    _write(path, value, f"setting {attr}={value} on device {name}")
+    return True
+
+
+# --------------------------------------------------------------------------
+# groups, initiators, LUNs, targets
+# --------------------------------------------------------------------------
+
+
+def add_group(target, group, driver="ib_srpt"):
+    """
+    Create a security group on a target.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.add_group fe80:0000:0000:0000:0002:c903:0005:f34b MDS
+    """
+    _check_name("group", group)
+    path = os.path.join(_require_target(driver, target), "ini_groups")
+    if os.path.isdir(os.path.join(path, group)):
+        raise CommandExecutionError(f"SCST group {group} already exists on {driver}/{target}")
+    _write(os.path.join(path, "mgmt"), "create " + group, f"creating group {group} on {driver}/{target}")
+    return True
+
+
+def del_group(target, group, driver="ib_srpt", force=False):
+    """
+    Delete a security group. Refused while it still has LUNs or initiators
+    unless ``force=True``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.del_group fe80:0000:0000:0000:0002:c903:0005:f34b MDS
+    """
+    _check_name("group", group)
+    gpath = _require_group(driver, target, group)
+    luns = _lun_set(os.path.join(gpath, "luns"))
+    inits = _initiators(os.path.join(gpath, "initiators"))
+    if (luns or inits) and not force:
+        raise CommandExecutionError(
+            f"SCST group {group} on {driver}/{target} is in use ({len(luns)} LUNs, "
+            f"{len(inits)} initiators); pass force=True to delete it"
+        )
+    _write(
+        os.path.join(_p("targets", driver, target, "ini_groups"), "mgmt"),
+        "del " + group,
+        f"deleting group {group} on {driver}/{target}",
+    )
+    return True
+
+
+def add_init(target, group, initiator, driver="ib_srpt"):
+    """
+    Allow an initiator (its port GID on InfiniBand, its IP address over
+    RDMA/CM) into a security group.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.add_init fe80:0000:0000:0000:0002:c903:0005:f34b MDS fe80:0000:0000:0000:0002:c903:0003:cca7
+    """
+    _check_initiator(initiator)
+    gpath = _require_group(driver, target, group)
+    for other, info in _target_info(driver, target)["groups"].items():
+        if other != group and initiator in info["initiators"]:
+            raise CommandExecutionError(
+                f"initiator {initiator} already belongs to group {other} of {driver}/{target}; "
+                "SCST would let the first group win"
+            )
+    _write(
+        os.path.join(gpath, "initiators", "mgmt"),
+        "add " + initiator,
+        f"adding initiator {initiator} to group {group} of {driver}/{target}",
+    )
+    return True
+
+
+def del_init(target, group, initiator, driver="ib_srpt"):
+    """
+    Remove an initiator from a security group.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.del_init fe80:0000:0000:0000:0002:c903:0005:f34b MDS 10.0.2.15
+    """
+    _check_initiator(initiator)
+    gpath = _require_group(driver, target, group)
+    _write(
+        os.path.join(gpath, "initiators", "mgmt"),
+        "del " + initiator,
+        f"removing initiator {initiator} from group {group} of {driver}/{target}",
+    )
+    return True
+
+
+def _luns_dir(driver, target, group):
+    if group:
+        return os.path.join(_require_group(driver, target, group), "luns")
+    return os.path.join(_require_target(driver, target), "luns")
+
+
+def _where(driver, target, group):
+    return f"{driver}/{target}" + (f" group {group}" if group else "")
+
+
+def add_lun(target, lun, device, group=None, driver="ib_srpt", read_only=False):
+    """
+    Map a device at a LUN of a group (or of the target's default LUN set).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.add_lun fe80:0000:0000:0000:0002:c903:0005:f34b 0 MDT1 group=MDS
+    """
+    lun = _check_lun(lun)
+    _check_name("device", device)
+    luns_dir = _luns_dir(driver, target, group)
+    _require_device(device)
+    existing = _lun_set(luns_dir)
+    if lun in existing:
+        raise CommandExecutionError(
+            f"LUN {lun} of {_where(driver, target, group)} is already used by device {existing[lun]['device']}"
+        )
+    command = f"add {device} {lun}" + (" read_only=1" if read_only else "")
+    _write(os.path.join(luns_dir, "mgmt"), command, f"mapping {device} at LUN {lun} of {_where(driver, target, group)}")
+    return True
+
+
+def del_lun(target, lun, group=None, driver="ib_srpt"):
+    """
+    Remove a LUN mapping.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.del_lun fe80:0000:0000:0000:0002:c903:0005:f34b 0 group=MDS
+    """
+    lun = _check_lun(lun)
+    luns_dir = _luns_dir(driver, target, group)
+    _write(os.path.join(luns_dir, "mgmt"), f"del {lun}", f"removing LUN {lun} of {_where(driver, target, group)}")
+    return True
+
+
+def _set_enabled(driver, target, value):
+    path = os.path.join(_require_target(driver, target), "enabled")
+    if not os.path.exists(path):
+        raise CommandExecutionError(f"SCST target {driver}/{target} cannot be enabled or disabled")
+    _write(path, value, f"{'enabling' if value == '1' else 'disabling'} target {driver}/{target}")
+    return True
+
+
+def enable_target(target, driver="ib_srpt"):
+    """
+    Enable a target: initiators can log in from now on. Put LUNs and
+    initiators in place first: SCST assigns a session its group at login.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.enable_target fe80:0000:0000:0000:0002:c903:0005:f34b
+    """
+    return _set_enabled(driver, target, "1")
+
+
+def disable_target(target, driver="ib_srpt"):
+    """
+    Disable a target (closes every session of that port).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.disable_target fe80:0000:0000:0000:0002:c903:0005:f34b
+    """
+    return _set_enabled(driver, target, "0")
+
+
+def set_tgt_attr(target, attr, value, driver="ib_srpt"):
+    """
+    Write one target attribute (``comment``, ``port_id``, ``rel_tgt_id``...).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.set_tgt_attr fe80:0000:0000:0000:0002:c903:0005:f34b rel_tgt_id 1
+    """
+    value = _check_value(attr, value, mgmt=False)
+    path = os.path.join(_require_target(driver, target), attr)
+    if attr == "enabled":
+        return _set_enabled(driver, target, value)
+    if not os.path.isfile(path):
+        raise CommandExecutionError(f"SCST target {driver}/{target} has no attribute {attr!r}")
+    if not os.stat(path).st_mode & 0o200:
+        raise CommandExecutionError(f"attribute {attr!r} of SCST target {driver}/{target} is read-only")
+    _write(path, value, f"setting {attr}={value} on target {driver}/{target}")
+    return True
+
+
+def set_drv_attr(driver, attr, value):
+    """
+    Write one target-driver attribute.
+
+    ib_srpt has no driver attributes since SCST 3.1 (the seed's
+    ``enabled=1`` step): enable each port's target instead.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.set_drv_attr copy_manager allow_not_connected_copy 1
+    """
+    _check_name("driver", driver)
+    value = _check_value(attr, value, mgmt=False)
+    base = _p("targets", driver)
+    if not os.path.isdir(base):
+        raise CommandExecutionError(f"SCST target driver {driver!r} is not loaded")
+    path = os.path.join(base, attr)
+    if not os.path.isfile(path):
+        hint = ""
+        if driver == "ib_srpt" and attr == "enabled":
+            hint = "; since SCST 3.1 ib_srpt has no driver-level enabled: enable each target (scst.enable_target)"
+        raise CommandExecutionError(f"SCST driver {driver} has no attribute {attr!r}{hint}")
+    if not os.stat(path).st_mode & 0o200:
+        raise CommandExecutionError(f"attribute {attr!r} of SCST driver {driver} is read-only")
+    _write(path, value, f"setting {attr}={value} on driver {driver}")
+    return True
+
+
+# --------------------------------------------------------------------------
+# /etc/scst.conf
+# --------------------------------------------------------------------------
+
+# Device attributes written to scst.conf: key attributes that are creation
+# parameters or writable, minus these:
+#  - size/size_mb: re-applying an old size after the backend grew shrinks
+#    the LUN in SCST's view (scstadmin always writes it; we never do);
+#  - runtime state that SCST derives (thin_provisioned is detected unless
+#    given, pr_file_name, ...).
+_CONF_SKIP_DEVICE_ATTRS = {
+    "size",
+    "size_mb",
+    "pr_file_name",
+    "pr_state",
+    "type",
+    "block",
+    "threads_num",
+    "threads_pool_type",
+    "exported",
+}
+_CONF_SKIP_TARGET_ATTRS = {"enabled", "hw_target"}
+_CONF_SKIP_DRIVERS = {"copy_manager"}
+
+
+def _conf_quote(value):
+    value = str(value).replace("\\", "\\\\").replace("#", "\\#")
+    if re.search(r"\s", value) or value == "":
+        return '"' + value + '"'
+    return value
+
+
+def running_config():
+    """
+    Return the running SCST configuration as data: what :py:func:`write_config`
+    renders.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.running_config
+    """
+    handlers = list_handlers()
+    devices = list_devices()
+    config = {"handlers": {}, "drivers": {}}
+    for handler, hinfo in handlers.items():
+        if not hinfo["devices"]:
+            continue
+        create = {p.lower() for p in hinfo["create_params"]}
+        for dev in sorted(hinfo["devices"]):
+            info = devices.get(dev)
+            if info is None:
+                continue
+            attrs = {}
+            for attr in info["key_attributes"]:
+                if attr in _CONF_SKIP_DEVICE_ATTRS:
+                    continue
+                if attr.lower() in create or attr in info["writable"]:
+                    attrs[attr] = info["attributes"][attr]
+            config["handlers"].setdefault(handler, {})[dev] = attrs
+    for driver, targets in list_targets().items():
+        if driver in _CONF_SKIP_DRIVERS:
+            continue
+        drv = {}
+        for target, tinfo in targets.items():
+            attrs = {
+                a: tinfo["attributes"][a]
+                for a in tinfo["key_attributes"]
+                if a not in _CONF_SKIP_TARGET_ATTRS and a in tinfo["writable"]
+            }
+            drv[target] = {
+                "attributes": attrs,
+                "enabled": tinfo["enabled"],
+                "luns": tinfo["luns"],
+                "groups": tinfo["groups"],
+            }
+        config["drivers"][driver] = drv
+    return config
+
+
+def render_config(config, header="# Written by mdtmirror (salt scst.write_config)."):
+    """
+    Render configuration data (see :py:func:`running_config`) as an
+    ``/etc/scst.conf`` that ``scstadmin -config`` accepts.
+
+    Deliberate differences from ``scstadmin -write_config``: no ``size`` for
+    devices, no copy_manager (SCST re-creates its LUNs itself and would get
+    duplicates), and ``enabled`` written for every target that has one.
+    """
+    out = [header, ""]
+    for handler in sorted(config["handlers"]):
+        out.append(f"HANDLER {handler} {{")
+        devices = config["handlers"][handler]
+        for i, dev in enumerate(sorted(devices)):
+            if i:
+                out.append("")
+            out.append(f"\tDEVICE {dev} {{")
+            for attr in sorted(devices[dev]):
+                out.append(f"\t\t{attr} {_conf_quote(devices[dev][attr])}")
+            out.append("\t}")
+        out.append("}")
+        out.append("")
+    for driver in sorted(config["drivers"]):
+        out.append(f"TARGET_DRIVER {driver} {{")
+        targets = config["drivers"][driver]
+        for i, target in enumerate(sorted(targets)):
+            tinfo = targets[target]
+            if i:
+                out.append("")
+            out.append(f"\tTARGET {target} {{")
+            attrs = dict(tinfo["attributes"])
+            if tinfo["enabled"] is not None:
+                # Always explicit: scstadmin 3.9-3.10 disables targets whose
+                # enabled line is missing, even without -force.
+                attrs["enabled"] = 1 if tinfo["enabled"] else 0
+            for attr in sorted(attrs):
+                out.append(f"\t\t{attr} {_conf_quote(attrs[attr])}")
+            if tinfo["luns"]:
+                out.append("")
+                for lun, linfo in tinfo["luns"].items():
+                    out.append(_render_lun("\t\t", lun, linfo))
+            for group in sorted(tinfo["groups"]):
+                ginfo = tinfo["groups"][group]
+                out.append("")
+                out.append(f"\t\tGROUP {group} {{")
+                for lun, linfo in ginfo["luns"].items():
+                    out.append(_render_lun("\t\t\t", lun, linfo))
+                for initiator in ginfo["initiators"]:
+                    out.append("")
+                    out.append(f"\t\t\tINITIATOR {_conf_quote(initiator)}")
+                out.append("\t\t}")
+            out.append("\t}")
+        out.append("}")
+        out.append("")
+    return "\n".join(out)
+
+
+def _render_lun(indent, lun, linfo):
+    line = f"{indent}LUN {lun} {linfo['device']}"
+    if linfo.get("read_only"):
+        line += " {\n" + indent + "\tread_only 1\n" + indent + "}"
+    return line
+
+
+def write_config(path=None, test=False):
+    """
+    Save the running SCST configuration to ``/etc/scst.conf`` (or ``path``) so
+    that SCST's init script (``scstadmin -config``) restores it at boot.
+    Written atomically; returns ``{"path", "changed"}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.write_config
+    """
+    path = path or _path("scst_conf")
+    text = render_config(running_config())
+    try:
+        with open(path, encoding="utf-8") as handle:
+            current = handle.read()
+    except FileNotFoundError:
+        current = None
+    changed = current != text
+    existed = current is not None
+    if changed and not test:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        tmp = path + ".mdtmirror.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    return {"path": path, "changed": changed, "existed": existed, "text": text}
+
+
+# --------------------------------------------------------------------------
+# kernel modules
+# --------------------------------------------------------------------------
+
+
+def modules_loaded(modules=TARGET_MODULES):
+    """
+    Return ``{module: loaded}`` for the SCST kernel modules (``/sys/module``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.modules_loaded
+    """
+    if isinstance(modules, str):
+        modules = [m.strip() for m in modules.split(",") if m.strip()]
+    base = _path("sys_module")
+    return {mod: os.path.isdir(os.path.join(base, mod)) for mod in modules}
+
+
+def module_parameters(module):
+    """
+    Return the parameters a loaded kernel module runs with
+    (``/sys/module/<module>/parameters``), or None if it is not loaded.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.module_parameters ib_srpt
+    """
+    _check_name("module", module)
+    base = os.path.join(_path("sys_module"), module)
+    if not os.path.isdir(base):
+        return None
+    params = {}
+    pdir = os.path.join(base, "parameters")
+    for name in _listdir(pdir):
+        try:
+            params[name] = _read_raw(os.path.join(pdir, name), timeout=0)
+        except OSError:
+            continue
+        params[name] = params[name].strip()
+    return params
+
+
+def _format_options(options):
+    parts = []
+    for key, value in sorted((options or {}).items()):
+        if isinstance(value, bool):
+            value = int(value)
+        _check_value(key, value)
+        parts.append(f"{key}={value}")
+    return parts
+
+
+def parse_default_scst(text):
+    """Parse ``/etc/default/scst`` into ``{variable: value}`` (shell assignments, quotes removed)."""
+    result = {}
+    for line in text.splitlines():
+        match = re.match(r'^\s*([A-Za-z_][A-Za-z0-9_]*)=(["\']?)(.*)\2\s*$', line)
+        if match:
+            result[match.group(1)] = match.group(3)
+    return result
+
+
+def persisted_options(module):
+    """
+    Return the module options persisted in ``/etc/default/scst`` for
+    ``module`` (SCST's init script reads ``<module>_parameters``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.persisted_options ib_srpt
+    """
+    try:
+        with open(_path("scst_default"), encoding="utf-8") as handle:
+            values = parse_default_scst(handle.read())
+    except FileNotFoundError:
+        return {}
+    options = {}
+    for part in values.get(f"{module}_parameters", "").split():
+        key, _, value = part.partition("=")
+        options[key] = value
+    return options
+
+
+def persist_options(module, options, test=False):
+    """
+    Persist module options in ``/etc/default/scst`` as ``<module>_parameters``,
+    where SCST's init script reads them at boot. Returns True if the file
+    changed (or would, with ``test=True``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.persist_options ib_srpt '{rdma_cm_port: 5555}'
+    """
+    _check_name("module", module)
+    wanted = " ".join(_format_options(options))
+    path = _path("scst_default")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except FileNotFoundError:
+        lines = []
+    var = f"{module}_parameters"
+    new_line = f'{var}="{wanted}"'
+    out, found = [], False
+    for line in lines:
+        if re.match(rf"^\s*{re.escape(var)}=", line):
+            if not found:
+                out.append(new_line)
+            found = True
+        else:
+            out.append(line)
+    if not found:
+        out.append(new_line)
+    if out == lines:
+        return False
+    if not test:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(out) + "\n")
+    return True
+
+
+def load(modules=TARGET_MODULES, options=None):
+    """
+    Load SCST kernel modules with ``modprobe``, in order, with their options
+    (``{"ib_srpt": {"rdma_cm_port": 5555}}``). Already loaded modules are left
+    alone (options only apply at load time). Also creates ``/var/lib/scst/pr``
+    and ``/var/lib/scst/vdev_mode_pages``, without which SCST keeps no
+    persistent reservations. Returns the list of modules loaded now.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.load
+        salt '*' scst.load options='{ib_srpt: {rdma_cm_port: 5555}}'
+    """
+    if isinstance(modules, str):
+        modules = [m.strip() for m in modules.split(",") if m.strip()]
+    options = options or {}
+    for sub in ("pr", "vdev_mode_pages"):
+        os.makedirs(os.path.join(_path("var_lib_scst"), sub), exist_ok=True)
+    loaded_now = []
+    state = modules_loaded(modules)
+    modprobe = _config("mdtmirror:bin:modprobe", "modprobe")
+    for mod in modules:
+        _check_name("module", mod)
+        if state[mod]:
+            continue
+        cmd = [modprobe, mod] + _format_options(options.get(mod))
+        ret = __salt__["cmd.run_all"](cmd, python_shell=False)
+        if ret["retcode"] != 0:
+            raise CommandExecutionError(
+                f"modprobe {mod} failed ({ret['retcode']}): {(ret.get('stderr') or ret.get('stdout') or '').strip()}"
+            )
+        loaded_now.append(mod)
+    return loaded_now

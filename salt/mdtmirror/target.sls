@@ -1,0 +1,71 @@
+{#- Target side of the seed's runbook: export this node's local LUN over SRP
+    with SCST, to the initiators allowed in the pillar. -#}
+{%- from tpldir ~ "/map.jinja" import mdtmirror with context %}
+{%- set t = mdtmirror.target %}
+{%- set node = mdtmirror.get("node", {}) %}
+{%- set lun_path = node.get("lun_path") %}
+
+{#- "modprobe scst; modprobe ib_srpt; modprobe scst_vdisk" and the options
+    SCST's init script reads at boot. #}
+mdtmirror-scst-modules:
+  scst.modules_loaded:
+    - modules: {{ t.modules | json }}
+    - options: {{ t.module_options | json }}
+
+{#- "scstadmin -open_dev MDT1 -handler vdisk_blockio -attributes filename=..." #}
+mdtmirror-scst-device:
+  scst.device_present:
+    - name: {{ t.device }}
+    - handler: {{ t.handler }}
+    - filename: {{ lun_path | json }}
+    - attributes: {{ t.attributes | json }}
+    - require:
+      - scst: mdtmirror-scst-modules
+
+{#- "scstadmin --add_group MDS" and "-add_init": explicit initiators only. #}
+mdtmirror-scst-group:
+  scst.group_present:
+    - name: {{ t.group }}
+    - initiators: {{ node.get("initiators", []) | json }}
+    - allow_wildcard: {{ t.allow_wildcard }}
+    - hca: {{ node.get("hca") | json }}
+    - port: {{ node.get("port") | json }}
+    - require:
+      - scst: mdtmirror-scst-modules
+
+{#- "scstadmin -add_lun 0 ... -group MDS -device MDT1" #}
+mdtmirror-scst-lun:
+  scst.lun_present:
+    - lun: {{ t.lun }}
+    - device: {{ t.device }}
+    - group: {{ t.group }}
+    - hca: {{ node.get("hca") | json }}
+    - port: {{ node.get("port") | json }}
+    - require:
+      - scst: mdtmirror-scst-device
+      - scst: mdtmirror-scst-group
+
+{#- "scstadmin -enable_target": the port's target, after its ACLs exist. #}
+mdtmirror-scst-target:
+  scst.target_enabled:
+    - hca: {{ node.get("hca") | json }}
+    - port: {{ node.get("port") | json }}
+    - require:
+      - scst: mdtmirror-scst-lun
+
+{#- "scstadmin -write_config /etc/scst.conf" #}
+mdtmirror-scst-config:
+  scst.config_saved:
+    - name: {{ t.config_file }}
+    - require:
+      - scst: mdtmirror-scst-target
+
+{%- if t.enable_service %}
+
+{#- "chkconfig --add scst": restore the configuration at boot. #}
+mdtmirror-scst-service:
+  service.enabled:
+    - name: {{ t.service }}
+    - require:
+      - scst: mdtmirror-scst-config
+{%- endif %}

@@ -1,0 +1,82 @@
+"""Shared fixtures: Salt's real loader over the repository's modules.
+
+``salt_loaders(...)`` builds minion options whose file_roots are the
+repository (so ``saltutil.sync_all`` syncs ``_modules``/``_states`` exactly as
+formula mode does) and whose ``mdtmirror:`` settings point every kernel path
+at an emulated host.
+"""
+
+import os
+import shutil
+import sys
+
+import pytest
+
+from tests.captures import REPO
+
+
+def minion_opts(tmp_path, minion_id="mds01", mdtmirror=None, pillar=None, extra=None):
+    import salt.config
+
+    root = tmp_path / f"salt-{minion_id}"
+    for sub in ("cache", "pki", "sock", "log", "pillar"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    opts = salt.config.minion_config(None)
+    opts.update(
+        id=minion_id,
+        root_dir=str(root),
+        cachedir=str(root / "cache"),
+        # Outside cachedir: Loaders.reset_state() wipes cachedir after syncing.
+        extension_modules=str(root / "extmods"),
+        pki_dir=str(root / "pki"),
+        sock_dir=str(root / "sock"),
+        log_file=str(root / "log" / "minion"),
+        file_client="local",
+        # Formula mode: the SLS tree and the repository root (for _modules, _states).
+        file_roots={"base": [str(REPO / "salt"), str(REPO)]},
+        pillar_roots={"base": [str(root / "pillar")]},
+        grains_cache=False,
+        mdtmirror=mdtmirror or {},
+    )
+    if pillar is not None:
+        opts["pillar"] = pillar
+    opts.update(extra or {})
+    return opts
+
+
+def _loaders_factory(tmp_path_factory):
+    from saltfactories.utils.functional import Loaders
+
+    made = []
+
+    def make(**kwargs):
+        opts = minion_opts(tmp_path_factory.mktemp("salt"), **kwargs)
+        loaders = Loaders(opts)
+        made.append(loaders)
+        return loaders
+
+    return make, made
+
+
+@pytest.fixture
+def salt_loaders(tmp_path_factory):
+    """Factory: ``salt_loaders(mdtmirror={...}, pillar=..., minion_id=...)`` -> Loaders."""
+    make, made = _loaders_factory(tmp_path_factory)
+    yield make
+    for loaders in made:
+        loaders.reset_state()
+
+
+@pytest.fixture(scope="module")
+def module_salt_loaders(tmp_path_factory):
+    """Like ``salt_loaders``, shared by the tests of one module (loading costs seconds)."""
+    make, made = _loaders_factory(tmp_path_factory)
+    yield make
+    for loaders in made:
+        loaders.reset_state()
+
+
+def salt_bin(name):
+    """Path of a Salt console script of the running interpreter's environment."""
+    cand = os.path.join(os.path.dirname(sys.executable), name)
+    return cand if os.path.exists(cand) else shutil.which(name)
