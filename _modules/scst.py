@@ -35,6 +35,45 @@ log = logging.getLogger(__name__)
 
 __virtualname__ = "scst"
 
+# What Salt exposes as scst.* (pure parsers and renderers stay importable for
+# tests but out of the CLI).
+__all__ = [
+    "version",
+    "list_handlers",
+    "list_devices",
+    "device_exists",
+    "list_drivers",
+    "list_targets",
+    "list_groups",
+    "local_ports",
+    "local_targets",
+    "port_target",
+    "validate_device",
+    "validate_initiator",
+    "validate_lun",
+    "open_dev",
+    "close_dev",
+    "set_dev_attr",
+    "add_group",
+    "del_group",
+    "add_init",
+    "del_init",
+    "add_lun",
+    "del_lun",
+    "enable_target",
+    "disable_target",
+    "set_tgt_attr",
+    "set_drv_attr",
+    "running_config",
+    "write_config",
+    "modules_loaded",
+    "module_parameters",
+    "persisted_options",
+    "persist_options",
+    "load",
+]
+
+
 _DEFAULT_PATHS = {
     "scst_tgt": "/sys/kernel/scst_tgt",
     "infiniband": "/sys/class/infiniband",
