@@ -5,6 +5,13 @@
 {%- set node = mdtmirror.get("node", {}) %}
 {%- set lun_path = node.get("lun_path") %}
 
+{%- if not lun_path %}
+mdtmirror-pillar-invalid:
+  test.fail_without_changes:
+    - name: "pillar key mdtmirror:node:lun_path is missing: the local block device to export"
+    - failhard: true
+{%- endif %}
+
 {#- "modprobe scst; modprobe ib_srpt; modprobe scst_vdisk" and the options
     SCST's init script reads at boot. #}
 mdtmirror-scst-modules:
@@ -56,7 +63,7 @@ mdtmirror-scst-target:
 {#- "scstadmin -write_config /etc/scst.conf" #}
 mdtmirror-scst-config:
   scst.config_saved:
-    - name: {{ t.config_file }}
+    - name: {{ t.config_file | json }}
     - require:
       - scst: mdtmirror-scst-target
 

@@ -1,0 +1,67 @@
+"""Build an emulated MDS host: a directory standing for ``/`` with an SCST
+sysfs tree mounted by the FUSE emulator, RDMA port files, a backing block
+device and a fake ``modprobe`` that marks modules loaded in ``/sys/module``.
+Used by the tests and by the demo."""
+
+import os
+import sys
+import types
+
+from tests.emul import scstfs
+from tests.emul.host import HostConfig
+from tests.emul.scstkernel import ScstKernel
+
+PORT_GIDS = {
+    "mds01": ("5054:00ff:fe00:0001", "10.0.0.1"),
+    "mds02": ("5054:00ff:fe00:0002", "10.0.0.2"),
+}
+
+FAKE_MODPROBE = """#!{python}
+# modprobe of an emulated host: records the module (and its options) as loaded.
+import os, sys
+root = {root!r}
+mod = sys.argv[1]
+params = os.path.join(root, "sys", "module", mod, "parameters")
+os.makedirs(params, exist_ok=True)
+for arg in sys.argv[2:]:
+    key, _, value = arg.partition("=")
+    with open(os.path.join(params, key), "w") as handle:
+        handle.write(value + "\\n")
+"""
+
+
+def make_host(base, name="mds01", lun_mib=64, **host_kwargs):
+    root = base / name
+    (root / "dev").mkdir(parents=True)
+    (root / "etc").mkdir()
+    with open(root / "dev" / "mdt0", "wb") as handle:
+        handle.truncate(lun_mib << 20)
+    guid, _ip = PORT_GIDS[name]
+    ports = [
+        {
+            "hca": "rxe0",
+            "port": 1,
+            "gid": "fe80:0000:0000:0000:" + guid,
+            "link_layer": "Ethernet",
+            "node_guid": guid,
+        }
+    ]
+    host = HostConfig(root=str(root), ports=ports, **host_kwargs)
+    host.write_sysfs_class(str(root))
+    modprobe = root / "sbin" / "modprobe"
+    modprobe.parent.mkdir()
+    modprobe.write_text(FAKE_MODPROBE.format(python=sys.executable, root=str(root)))
+    os.chmod(modprobe, 0o755)
+    kernel = ScstKernel(host)
+    mountpoint = root / "sys" / "kernel" / "scst_tgt"
+    mountpoint.mkdir(parents=True)
+    handle = scstfs.mount(kernel, str(mountpoint))
+    return types.SimpleNamespace(
+        name=name,
+        root=root,
+        host=host,
+        kernel=kernel,
+        handle=handle,
+        target="fe80:0000:0000:0000:" + guid,
+        mdtmirror={"sysroot": str(root), "bin": {"modprobe": str(modprobe)}},
+    )

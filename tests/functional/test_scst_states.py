@@ -1,0 +1,176 @@
+"""scst states one by one on an emulated host: predictions, drift, refusals.
+
+Each refusal must name the offending object and leave the SCST tree exactly
+as it was.
+"""
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def env(emulated_host, salt_loaders):
+    host = emulated_host()
+    loaders = salt_loaders(mdtmirror=host.mdtmirror)
+    return host, loaders.states.scst, loaders.modules.scst
+
+
+def _check_test_then_real(call, host, **kwargs):
+    """test=True predicts, moves nothing; the real run makes exactly those changes; then no-op."""
+    before = host.kernel.dump()
+    predicted = call(test=True, **kwargs)
+    assert predicted.result is None, predicted.comment
+    assert predicted.changes
+    assert host.kernel.dump() == before
+    applied = call(**kwargs)
+    assert applied.result is True, applied.comment
+    assert applied.changes == predicted.changes
+    again = call(**kwargs)
+    assert again.result is True and again.changes == {}, again.comment
+    return applied
+
+
+def test_device_group_lun_target_each_idempotent(env):
+    host, states, _ = env
+    _check_test_then_real(
+        states.device_present,
+        host,
+        name="MDT1",
+        handler="vdisk_blockio",
+        filename="/dev/mdt0",
+        attributes={"blocksize": 4096},
+    )
+    _check_test_then_real(states.group_present, host, name="MDS", initiators=["10.0.0.2", "10.0.0.3"])
+    applied = _check_test_then_real(states.lun_present, host, name="m", lun=0, device="MDT1", group="MDS")
+    assert applied.changes == {f"{host.target}:MDS:lun0": {"old": None, "new": {"device": "MDT1", "read_only": False}}}
+    _check_test_then_real(states.target_enabled, host, name="t")
+    # Exact initiator list: one removed, one added.
+    applied = _check_test_then_real(states.group_present, host, name="MDS", initiators=["10.0.0.2", "10.0.0.4"])
+    assert applied.changes == {
+        f"{host.target}:MDS:initiator:10.0.0.4": {"old": None, "new": "added"},
+        f"{host.target}:MDS:initiator:10.0.0.3": {"old": "present", "new": None},
+    }
+
+
+def test_writable_drift_corrected_read_only_drift_reported(env):
+    host, states, scst = env
+    states.device_present(
+        name="MDT1", handler="vdisk_blockio", filename="/dev/mdt0", attributes={"t10_vend_id": "MDTM"}
+    )
+    # Someone changed a writable attribute behind Salt's back.
+    (host.root / "sys/kernel/scst_tgt/devices/MDT1/t10_vend_id").write_text("OTHER\n")
+    fixed = states.device_present(
+        name="MDT1", handler="vdisk_blockio", filename="/dev/mdt0", attributes={"t10_vend_id": "MDTM"}
+    )
+    assert fixed.result is True
+    assert fixed.changes == {"MDT1:t10_vend_id": {"old": "OTHER", "new": "MDTM"}}
+    before = host.kernel.dump()
+    drift = states.device_present(
+        name="MDT1", handler="vdisk_blockio", filename="/dev/mdt0", attributes={"blocksize": 4096}
+    )
+    assert drift.result is False
+    assert "read-only attribute blocksize is 512, declared 4096" in drift.comment
+    assert host.kernel.dump() == before
+    other = states.device_present(name="MDT1", handler="vdisk_fileio", filename="/dev/mdt0")
+    assert other.result is False and "handler is vdisk_blockio, declared vdisk_fileio" in other.comment
+
+
+@pytest.mark.parametrize(
+    "call, kwargs, message",
+    [
+        (
+            "device_present",
+            {"name": "MDT 1", "handler": "vdisk_blockio", "filename": "/dev/mdt0"},
+            "invalid device name 'MDT 1'",
+        ),
+        (
+            "device_present",
+            {"name": "MDT1", "handler": "vdisk_nosuch", "filename": "/dev/mdt0"},
+            "unknown SCST handler 'vdisk_nosuch'",
+        ),
+        (
+            "device_present",
+            {"name": "MDT1", "handler": "vdisk_blockio", "filename": "/dev/mdt0", "attributes": {"blocksize": 131072}},
+            "blocksize 131072 is not 512 or 4096",
+        ),
+        (
+            "device_present",
+            {"name": "MDT1", "handler": "vdisk_blockio", "filename": "/dev/mdt0", "attributes": {"nv_cache": 1}},
+            "nv_cache=1",
+        ),
+        (
+            "device_present",
+            {"name": "MDT1", "handler": "vdisk_blockio", "filename": "/dev/mdt0;blocksize=512"},
+            "invalid value '/dev/mdt0;blocksize=512'",
+        ),
+        ("group_present", {"name": "MD S", "initiators": []}, "invalid group name 'MD S'"),
+        ("group_present", {"name": "MDS", "initiators": ["*"]}, "initiator '*' is a pattern"),
+        ("group_present", {"name": "MDS", "initiators": ["10.0.0.2 10.0.0.3"]}, "invalid initiator name"),
+        ("lun_present", {"name": "x", "lun": 16384, "device": "MDT1", "group": "MDS"}, "invalid LUN 16384"),
+        ("target_enabled", {"name": "t", "target": "ib_srpt_target_0"}, "since SCST 3.1 ib_srpt names"),
+        ("driver_attributes", {"name": "ib_srpt", "attributes": {"enabled": 1}}, "no driver-level enabled"),
+    ],
+)
+def test_bad_inputs_fail_in_test_mode_and_real_mode_without_change(env, call, kwargs, message):
+    host, states, _ = env
+    before = host.kernel.dump()
+    for test in (True, False):
+        ret = getattr(states, call)(test=test, **kwargs)
+        assert ret.result is False, (test, ret.comment)
+        assert message in ret.comment
+        assert ret.changes == {}
+    assert host.kernel.dump() == before
+
+
+def test_wildcard_only_when_declared(env):
+    host, states, _ = env
+    ret = states.group_present(name="MDS", initiators=["*"], allow_wildcard=True)
+    assert ret.result is True
+    assert (host.root / f"sys/kernel/scst_tgt/targets/ib_srpt/{host.target}/ini_groups/MDS/initiators/*").exists()
+
+
+def test_duplicate_lun_and_device_in_use_refused(env):
+    host, states, scst = env
+    scst.open_dev("MDT1", "vdisk_blockio", filename="/dev/mdt0")
+    (host.root / "dev" / "other").write_bytes(b"\0" * 4096)
+    scst.open_dev("OTHER", "vdisk_blockio", filename="/dev/other")
+    states.group_present(name="MDS", initiators=["10.0.0.2"])
+    states.lun_present(name="l", lun=0, device="MDT1", group="MDS")
+    before = host.kernel.dump()
+    dup = states.lun_present(name="l", lun=0, device="OTHER", group="MDS")
+    assert dup.result is False
+    assert f"LUN 0 of ib_srpt/{host.target} group MDS maps device MDT1, declared OTHER" in dup.comment
+    in_use = states.device_absent(name="MDT1")
+    assert in_use.result is False
+    assert "SCST device MDT1 is exported" in in_use.comment and "group MDS LUN 0" in in_use.comment
+    group_used = states.group_absent(name="MDS")
+    assert group_used.result is False and "still has 1 LUNs and 1 initiators" in group_used.comment
+    assert host.kernel.dump() == before
+    # The explicit flag is what removes an exported device.
+    gone = states.device_absent(name="MDT1", force=True)
+    assert gone.result is True and gone.changes["MDT1"]["new"] is None
+    assert not (host.root / f"sys/kernel/scst_tgt/targets/ib_srpt/{host.target}/ini_groups/MDS/luns/0").exists()
+
+
+def test_initiator_in_another_group_refused(env):
+    host, states, _ = env
+    assert states.group_present(name="A", initiators=["10.0.0.2"]).result is True
+    ret = states.group_present(name="B", initiators=["10.0.0.2"])
+    assert ret.result is False and "10.0.0.2 already belong to group A" in ret.comment
+    assert not (host.root / f"sys/kernel/scst_tgt/targets/ib_srpt/{host.target}/ini_groups/B").exists()
+
+
+def test_config_saved_predicts_pending_changes(env):
+    host, states, _ = env
+    first = states.config_saved(test=True)
+    assert first.result is None and first.changes  # the file does not exist yet
+    assert not (host.root / "etc" / "scst.conf").exists()
+    assert states.config_saved().changes == first.changes
+    assert states.config_saved().changes == {}
+    # Within one test=True run, a pending SCST change means scst.conf will be rewritten.
+    pending = states.device_present(name="MDT1", handler="vdisk_blockio", filename="/dev/mdt0", test=True)
+    assert pending.result is None
+    predicted = states.config_saved(test=True)
+    assert predicted.result is None
+    assert "after the pending changes of: MDT1" in predicted.comment

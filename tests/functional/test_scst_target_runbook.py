@@ -1,0 +1,110 @@
+"""The seed's target-side runbook as states, on an emulated host, through Salt's loader.
+
+First apply changes all of it; test=True before it predicts exactly that and
+moves nothing; a second apply changes nothing; the kernel's tree shows the
+result.
+"""
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+INITIATOR = "10.0.0.2"  # mds02's RDMA/CM address: the only host allowed in
+
+
+def pillar_for(host, **target):
+    return {
+        "mdtmirror": {
+            "target": {
+                "device": "MDT1",
+                "group": "MDS",
+                "lun": 0,
+                "module_options": {"ib_srpt": {"rdma_cm_port": 5555}},
+                "attributes": {"blocksize": 4096, "rotational": 0, "t10_vend_id": "MDTM"},
+                "enable_service": False,  # no init system on an emulated host
+                **target,
+            },
+            "node": {"lun_path": "/dev/mdt0", "initiators": [INITIATOR]},
+        }
+    }
+
+
+def changes_by_id(result):
+    return {state.id: state.changes for state in result if state.changes}
+
+
+def test_runbook_test_mode_predicts_first_apply_and_second_is_noop(emulated_host, salt_loaders):
+    host = emulated_host()
+    # ib_srpt is not loaded yet on this host: the state must load it.
+    (host.root / "sys" / "module" / "ib_srpt").rmdir()
+    loaders = salt_loaders(mdtmirror=host.mdtmirror)
+    pillar = pillar_for(host)
+    before = host.kernel.dump()
+
+    predicted = loaders.modules.state.sls("mdtmirror.target", pillar=pillar, test=True)
+    assert not predicted.failed, predicted.raw
+    assert host.kernel.dump() == before, "test=True changed the SCST tree"
+    assert not (host.root / "etc" / "scst.conf").exists()
+    assert not (host.root / "etc" / "default" / "scst").exists()
+    assert not (host.root / "sys" / "module" / "ib_srpt").exists()
+    for state in predicted:
+        assert state.result is (None if state.changes else True), (state.id, state.result)
+
+    applied = loaders.modules.state.sls("mdtmirror.target", pillar=pillar)
+    assert not applied.failed, applied.raw
+    assert changes_by_id(applied) == changes_by_id(predicted)
+    assert set(changes_by_id(applied)) == {
+        "mdtmirror-scst-modules",
+        "mdtmirror-scst-device",
+        "mdtmirror-scst-group",
+        "mdtmirror-scst-lun",
+        "mdtmirror-scst-target",
+        "mdtmirror-scst-config",
+    }
+
+    again = loaders.modules.state.sls("mdtmirror.target", pillar=pillar)
+    assert not again.failed, again.raw
+    assert changes_by_id(again) == {}
+    after_second = host.kernel.dump()
+
+    again_test = loaders.modules.state.sls("mdtmirror.target", pillar=pillar, test=True)
+    assert changes_by_id(again_test) == {}
+    assert all(state.result is True for state in again_test)
+    assert host.kernel.dump() == after_second
+
+    # What the kernel now says (the emulated sysfs, read back raw).
+    tgt = host.root / "sys" / "kernel" / "scst_tgt" / "targets" / "ib_srpt" / host.target
+    assert (tgt / "enabled").read_text() == "1\n"
+    assert (tgt / "ini_groups" / "MDS" / "initiators" / INITIATOR).exists()
+    assert sorted(p.name for p in (tgt / "ini_groups" / "MDS" / "initiators").iterdir()) == [INITIATOR, "mgmt"]
+    lun0 = tgt / "ini_groups" / "MDS" / "luns" / "0" / "device"
+    assert lun0.resolve().name == "MDT1"
+    dev = host.root / "sys" / "kernel" / "scst_tgt" / "devices" / "MDT1"
+    assert (dev / "filename").read_text().startswith("/dev/mdt0\n")
+    assert (dev / "blocksize").read_text() == "4096\n[key]\n"
+    assert (dev / "nv_cache").read_text().startswith("0")
+    assert (dev / "t10_vend_id").read_text().startswith("MDTM\n")
+    conf = (host.root / "etc" / "scst.conf").read_text()
+    assert "\tDEVICE MDT1 {" in conf and "\t\tfilename /dev/mdt0" in conf
+    assert "size " not in conf and "copy_manager" not in conf
+    assert "\t\tenabled 1" in conf and f"\t\t\tINITIATOR {INITIATOR}" in conf
+    assert 'ib_srpt_parameters="rdma_cm_port=5555"' in (host.root / "etc" / "default" / "scst").read_text()
+    assert (host.root / "sys" / "module" / "ib_srpt" / "parameters" / "rdma_cm_port").read_text() == "5555\n"
+
+    listed = loaders.modules.scst.list_devices()
+    assert listed["MDT1"]["exported"] == [
+        {"driver": "copy_manager", "target": "copy_manager_tgt", "group": None, "lun": 0},
+        {"driver": "ib_srpt", "target": host.target, "group": "MDS", "lun": 0},
+    ]
+
+
+def test_missing_lun_path_fails_before_any_change(emulated_host, salt_loaders):
+    host = emulated_host()
+    loaders = salt_loaders(mdtmirror=host.mdtmirror)
+    pillar = pillar_for(host)
+    del pillar["mdtmirror"]["node"]["lun_path"]
+    before = host.kernel.dump()
+    result = loaders.modules.state.sls("mdtmirror.target", pillar=pillar)
+    assert result.failed
+    assert "mdtmirror:node:lun_path" in str(result.raw)
+    assert host.kernel.dump() == before
