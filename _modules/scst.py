@@ -38,6 +38,7 @@ __virtualname__ = "scst"
 # What Salt exposes as scst.* (pure parsers and renderers stay importable for
 # tests but out of the CLI).
 __all__ = [
+    "is_loaded",
     "version",
     "list_handlers",
     "list_devices",
@@ -49,6 +50,7 @@ __all__ = [
     "local_targets",
     "port_target",
     "validate_device",
+    "validate_name",
     "validate_initiator",
     "validate_lun",
     "open_dev",
@@ -125,11 +127,25 @@ def _path(key):
 
 def _root():
     root = _path("scst_tgt")
-    if not os.path.isdir(root):
+    # The version file, not the directory: an empty mountpoint is not SCST.
+    if not os.path.exists(os.path.join(root, "version")):
         raise CommandExecutionError(
             f"SCST is not loaded: {root} does not exist (load the scst modules first: scst.load)"
         )
     return root
+
+
+def is_loaded():
+    """
+    Return True if the SCST core is loaded (its sysfs tree exists).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.is_loaded
+    """
+    return os.path.exists(os.path.join(_path("scst_tgt"), "version"))
 
 
 def _p(*parts):
@@ -775,7 +791,24 @@ def validate_device(name, handler, filename=None, allow_nv_cache=False, **attrib
         raise SaltInvocationError(f"device {name}: filename {attributes['filename']!r} must be an absolute path")
     values = {attr: _check_value(attr, value) for attr, value in attributes.items()}
     _check_metadata_attrs(name, values, allow_nv_cache)
+    if not is_loaded():
+        # Nothing to check the handler against yet (test=True on a fresh host).
+        return values, {}
     return split_create_attrs(_handler_params(handler), values)
+
+
+def validate_name(kind, name):
+    """
+    Check a device, group, handler or driver name for characters SCST would
+    split on. ``kind`` only words the error.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.validate_name group MDS
+    """
+    return _check_name(kind, name)
 
 
 def validate_initiator(name):
@@ -1304,6 +1337,9 @@ def write_config(path=None, test=False):
         salt '*' scst.write_config
     """
     path = path or _path("scst_conf")
+    if test and not is_loaded():
+        # Nothing to render yet; a real run after loading SCST will write it.
+        return {"path": path, "changed": True, "existed": os.path.exists(path), "text": None}
     text = render_config(running_config())
     try:
         with open(path, encoding="utf-8") as handle:

@@ -31,7 +31,7 @@ mid-way reports exactly the steps that were done.
     srp-target:
       scst.target_enabled: []
 
-    /etc/scst.conf:
+    scst-config:
       scst.config_saved: []
 
 ``target`` may be omitted everywhere: the ib_srpt target serving the local
@@ -119,13 +119,47 @@ def _norm(value):
     return str(value).strip()
 
 
+def _not_loaded_yet():
+    """
+    True when SCST is not loaded and this is a test run: the modules state
+    would load it, so plans are made against an empty SCST (everything to be
+    created) instead of failing.
+    """
+    return __opts__["test"] and not __salt__["scst.is_loaded"]()
+
+
+def _empty_target():
+    return {"enabled": False, "groups": {}, "luns": {}, "attributes": {}, "writable": []}
+
+
+def _devices():
+    if _not_loaded_yet():
+        return {}
+    return __salt__["scst.list_devices"]()
+
+
 def _resolve_target(target, hca, port, driver):
     if target:
         return target
+    if _not_loaded_yet():
+        # SCST >= 3.1 will name the port's target by its GID 0.
+        ports = [
+            p
+            for p in __salt__["scst.local_ports"]()
+            if (hca is None or p["hca"] == hca) and (port is None or p["port"] == int(port))
+        ]
+        if len(ports) != 1 or not ports[0]["gid"]:
+            raise CommandExecutionError(
+                f"SCST is not loaded and {len(ports)} local RDMA ports match hca={hca} port={port}: "
+                "cannot predict which ib_srpt target to use; set hca and port"
+            )
+        return ports[0]["gid"]
     return __salt__["scst.port_target"](hca=hca, port=port, driver=driver)
 
 
 def _target_info(driver, target):
+    if _not_loaded_yet():
+        return _empty_target()
     targets = __salt__["scst.list_targets"](driver=driver)[driver]
     if target not in targets:
         # Raises with the list of existing targets and the pre-3.1 hint.
@@ -216,7 +250,7 @@ def device_present(name, handler, filename=None, attributes=None, allow_nv_cache
 
     def build():
         plan = _Plan()
-        devices = __salt__["scst.list_devices"]()
+        devices = _devices()
         if name not in devices:
             args = dict(attributes)
             new = {"handler": handler, "filename": filename, "attributes": {k: _norm(v) for k, v in args.items()}}
@@ -284,7 +318,7 @@ def device_absent(name, force=False):
 
     def build():
         plan = _Plan()
-        devices = __salt__["scst.list_devices"]()
+        devices = _devices()
         if name in devices:
             info = devices[name]
             exports = [e for e in info["exported"] if e["driver"] != "copy_manager"]
@@ -334,6 +368,7 @@ def group_present(name, initiators=(), target=None, driver="ib_srpt", hca=None, 
     initiators = [str(i) for i in (initiators or [])]
 
     def build():
+        __salt__["scst.validate_name"]("group", name)
         _check_initiators(initiators, allow_wildcard)
         for ini in initiators:
             __salt__["scst.validate_initiator"](ini)
@@ -388,6 +423,7 @@ def group_absent(name, target=None, driver="ib_srpt", hca=None, port=None, force
     """
 
     def build():
+        __salt__["scst.validate_name"]("group", name)
         tgt = _resolve_target(target, hca, port, driver)
         info = _target_info(driver, tgt)
         plan = _Plan()
@@ -431,6 +467,9 @@ def lun_present(name, lun, device, group=None, target=None, driver="ib_srpt", hc
 
     def build():
         lun_number = __salt__["scst.validate_lun"](lun)
+        __salt__["scst.validate_name"]("device", device)
+        if group is not None:
+            __salt__["scst.validate_name"]("group", group)
         tgt = _resolve_target(target, hca, port, driver)
         info = _target_info(driver, tgt)
         plan = _Plan()
@@ -586,22 +625,26 @@ def driver_attributes(name, attributes):
 # --------------------------------------------------------------------------
 
 
-def config_saved(name=None):
+def config_saved(name, path=None):
     """
-    Ensure ``/etc/scst.conf`` (or ``name``) reproduces the running SCST
-    configuration, so SCST's init script restores it at boot.
+    Ensure ``/etc/scst.conf`` (or ``path``) reproduces the running SCST
+    configuration, so SCST's init script restores it at boot. ``name`` is
+    only a label.
 
     With ``test=True`` the file is predicted to change when the running
     configuration differs from it, or when earlier SCST states of this run
     have changes pending (they will change what gets written).
     """
     ret = _ret(name)
+    if path is not None and not str(path).startswith("/"):
+        return _fail(ret, SaltInvocationError(f"config path {path!r} must be absolute"))
     try:
-        result = __salt__["scst.write_config"](path=name or None, test=True)
+        result = __salt__["scst.write_config"](path=path, test=True)
     except (CommandExecutionError, SaltInvocationError) as exc:
         return _fail(ret, exc)
-    ret["name"] = result["path"]
     pending = __context__.get(_PENDING, [])
+    if result["text"] is None:
+        pending = pending or ["loading SCST"]
     if not result["changed"] and not (__opts__["test"] and pending):
         ret["comment"] = f"{result['path']} matches the running SCST configuration"
         return ret

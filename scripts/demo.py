@@ -61,7 +61,7 @@ def main():
                         "id": "mds01",
                         "root_dir": str(tmp / "salt"),
                         "file_client": "local",
-                        "file_roots": {"base": [str(REPO / "salt"), str(REPO)]},
+                        "file_roots": {"base": [str(REPO / "salt")]},
                         "pillar_roots": {"base": [str(conf / "pillar")]},
                         "mdtmirror": host.mdtmirror,
                     }

@@ -32,8 +32,8 @@ def minion_opts(tmp_path, minion_id="mds01", mdtmirror=None, pillar=None, extra=
         sock_dir=str(root / "sock"),
         log_file=str(root / "log" / "minion"),
         file_client="local",
-        # Formula mode: the SLS tree and the repository root (for _modules, _states).
-        file_roots={"base": [str(REPO / "salt"), str(REPO)]},
+        # Formula mode: salt/ holds the SLS tree and links to _modules/, _states/.
+        file_roots={"base": [str(REPO / "salt")]},
         pillar_roots={"base": [str(root / "pillar")]},
         grains_cache=False,
         mdtmirror=mdtmirror or {},

@@ -8,7 +8,7 @@
 {%- if not lun_path %}
 mdtmirror-pillar-invalid:
   test.fail_without_changes:
-    - name: "pillar key mdtmirror:node:lun_path is missing: the local block device to export"
+    - comment: "pillar key mdtmirror:node:lun_path is missing: the local block device to export"
     - failhard: true
 {%- endif %}
 
@@ -63,7 +63,7 @@ mdtmirror-scst-target:
 {#- "scstadmin -write_config /etc/scst.conf" #}
 mdtmirror-scst-config:
   scst.config_saved:
-    - name: {{ t.config_file | json }}
+    - path: {{ t.config_file | json }}
     - require:
       - scst: mdtmirror-scst-target
 

@@ -3,9 +3,11 @@ sysfs tree mounted by the FUSE emulator, RDMA port files, a backing block
 device and a fake ``modprobe`` that marks modules loaded in ``/sys/module``.
 Used by the tests and by the demo."""
 
+import errno
 import os
 import sys
 import types
+from pathlib import Path
 
 from tests.emul import scstfs
 from tests.emul.host import HostConfig
@@ -30,7 +32,50 @@ for arg in sys.argv[2:]:
 """
 
 
-def make_host(base, name="mds01", lun_mib=64, **host_kwargs):
+class ModuleGate:
+    """
+    The SCST tree as seen before ``modprobe scst``: the mountpoint exists but
+    is empty until the host's ``/sys/module/scst`` appears (the fake modprobe
+    creates it), the way /sys/kernel/scst_tgt appears when the module loads.
+    """
+
+    def __init__(self, kernel, sys_module_scst):
+        self._kernel = kernel
+        self._marker = Path(sys_module_scst)
+
+    def __getattr__(self, name):
+        return getattr(self._kernel, name)
+
+    def _check(self, path):
+        if path.strip("/") and not self._marker.is_dir():
+            raise OSError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+
+    def lookup(self, path):
+        self._check(path)
+        return self._kernel.lookup(path)
+
+    def listdir(self, path=""):
+        self._check(path)
+        return self._kernel.listdir(path) if self._marker.is_dir() else []
+
+    def readlink(self, path):
+        self._check(path)
+        return self._kernel.readlink(path)
+
+    def check_open(self, path, **kwargs):
+        self._check(path)
+        return self._kernel.check_open(path, **kwargs)
+
+    def read(self, path):
+        self._check(path)
+        return self._kernel.read(path)
+
+    def write(self, path, data, create=False):
+        self._check(path)
+        return self._kernel.write(path, data, create=create)
+
+
+def make_host(base, name="mds01", lun_mib=64, scst_loaded=True, **host_kwargs):
     root = base / name
     (root / "dev").mkdir(parents=True)
     (root / "etc").mkdir()
@@ -53,9 +98,14 @@ def make_host(base, name="mds01", lun_mib=64, **host_kwargs):
     modprobe.write_text(FAKE_MODPROBE.format(python=sys.executable, root=str(root)))
     os.chmod(modprobe, 0o755)
     kernel = ScstKernel(host)
+    served = kernel
+    if not scst_loaded:
+        for mod in ("scst", "scst_vdisk", "ib_srpt"):
+            (root / "sys" / "module" / mod).rmdir()
+        served = ModuleGate(kernel, root / "sys" / "module" / "scst")
     mountpoint = root / "sys" / "kernel" / "scst_tgt"
     mountpoint.mkdir(parents=True)
-    handle = scstfs.mount(kernel, str(mountpoint))
+    handle = scstfs.mount(served, str(mountpoint))
     return types.SimpleNamespace(
         name=name,
         root=root,

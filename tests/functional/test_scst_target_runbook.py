@@ -5,6 +5,8 @@ moves nothing; a second apply changes nothing; the kernel's tree shows the
 result.
 """
 
+import re
+
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -29,29 +31,36 @@ def pillar_for(host, **target):
     }
 
 
+def assert_ok(result):
+    """MultiStateResult.failed only means render errors: check every state."""
+    assert not result.failed, result.errors
+    failed = {state.id: state.comment for state in result if state.result is False}
+    assert failed == {}
+
+
 def changes_by_id(result):
     return {state.id: state.changes for state in result if state.changes}
 
 
 def test_runbook_test_mode_predicts_first_apply_and_second_is_noop(emulated_host, salt_loaders):
-    host = emulated_host()
-    # ib_srpt is not loaded yet on this host: the state must load it.
-    (host.root / "sys" / "module" / "ib_srpt").rmdir()
+    # A fresh host: no SCST module loaded, so no /sys/kernel/scst_tgt yet.
+    host = emulated_host(scst_loaded=False)
     loaders = salt_loaders(mdtmirror=host.mdtmirror)
     pillar = pillar_for(host)
     before = host.kernel.dump()
 
     predicted = loaders.modules.state.sls("mdtmirror.target", pillar=pillar, test=True)
-    assert not predicted.failed, predicted.raw
+    assert_ok(predicted)
     assert host.kernel.dump() == before, "test=True changed the SCST tree"
     assert not (host.root / "etc" / "scst.conf").exists()
     assert not (host.root / "etc" / "default" / "scst").exists()
-    assert not (host.root / "sys" / "module" / "ib_srpt").exists()
+    assert not (host.root / "sys" / "module" / "scst").exists()
+    assert not (host.root / "sys" / "kernel" / "scst_tgt" / "version").exists()
     for state in predicted:
         assert state.result is (None if state.changes else True), (state.id, state.result)
 
     applied = loaders.modules.state.sls("mdtmirror.target", pillar=pillar)
-    assert not applied.failed, applied.raw
+    assert_ok(applied)
     assert changes_by_id(applied) == changes_by_id(predicted)
     assert set(changes_by_id(applied)) == {
         "mdtmirror-scst-modules",
@@ -63,7 +72,7 @@ def test_runbook_test_mode_predicts_first_apply_and_second_is_noop(emulated_host
     }
 
     again = loaders.modules.state.sls("mdtmirror.target", pillar=pillar)
-    assert not again.failed, again.raw
+    assert_ok(again)
     assert changes_by_id(again) == {}
     after_second = host.kernel.dump()
 
@@ -86,10 +95,22 @@ def test_runbook_test_mode_predicts_first_apply_and_second_is_noop(emulated_host
     assert (dev / "t10_vend_id").read_text().startswith("MDTM\n")
     conf = (host.root / "etc" / "scst.conf").read_text()
     assert "\tDEVICE MDT1 {" in conf and "\t\tfilename /dev/mdt0" in conf
-    assert "size " not in conf and "copy_manager" not in conf
+    assert not re.search(r"^\s+size ", conf, re.M), "a blockio size must never be pinned"
+    assert "copy_manager" not in conf
     assert "\t\tenabled 1" in conf and f"\t\t\tINITIATOR {INITIATOR}" in conf
     assert 'ib_srpt_parameters="rdma_cm_port=5555"' in (host.root / "etc" / "default" / "scst").read_text()
     assert (host.root / "sys" / "module" / "ib_srpt" / "parameters" / "rdma_cm_port").read_text() == "5555\n"
+
+    # A pillar change: test=True predicts the group change AND the scst.conf
+    # rewrite it will cause (the file matches the running config right now).
+    pillar["mdtmirror"]["node"]["initiators"] = [INITIATOR, "10.0.0.3"]
+    predicted = loaders.modules.state.sls("mdtmirror.target", pillar=pillar, test=True)
+    assert_ok(predicted)
+    assert set(changes_by_id(predicted)) == {"mdtmirror-scst-group", "mdtmirror-scst-config"}
+    applied = loaders.modules.state.sls("mdtmirror.target", pillar=pillar)
+    assert_ok(applied)
+    assert changes_by_id(applied) == changes_by_id(predicted)
+    assert "\t\t\tINITIATOR 10.0.0.3" in (host.root / "etc" / "scst.conf").read_text()
 
     listed = loaders.modules.scst.list_devices()
     assert listed["MDT1"]["exported"] == [
@@ -105,6 +126,7 @@ def test_missing_lun_path_fails_before_any_change(emulated_host, salt_loaders):
     del pillar["mdtmirror"]["node"]["lun_path"]
     before = host.kernel.dump()
     result = loaders.modules.state.sls("mdtmirror.target", pillar=pillar)
-    assert result.failed
-    assert "mdtmirror:node:lun_path" in str(result.raw)
+    failed = [state for state in result if state.result is False]
+    assert failed and "pillar key mdtmirror:node:lun_path is missing" in failed[0].comment
+    assert all(not state.changes for state in result)
     assert host.kernel.dump() == before
