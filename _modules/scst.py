@@ -169,13 +169,31 @@ def parse_attr(content):
     return "\n".join(lines).rstrip("\n"), is_key
 
 
+def _read_once(path):
+    """
+    One read of a sysfs file with raw syscalls. Python's buffered files turn
+    an EAGAIN from read(2) into an empty ``None`` result; SCST answers EAGAIN
+    while busy, so it must surface as an error here.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
 def _read_raw(path, timeout=None):
     """Read a sysfs file, retrying EAGAIN (SCST answers it while busy)."""
     deadline = time.monotonic() + (timeout if timeout is not None else _eagain_timeout())
     while True:
         try:
-            with open(path, "rb") as handle:
-                return handle.read().decode("utf-8", "replace")
+            return _read_once(path)
         except OSError as exc:
             if exc.errno == errno.EAGAIN and time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -197,8 +215,7 @@ def _mgmt_result():
     deadline = time.monotonic() + _eagain_timeout()
     while True:
         try:
-            with open(path, "rb") as handle:
-                return int(handle.read().decode().strip() or 0)
+            return int(_read_once(path).strip() or 0)
         except OSError as exc:
             if exc.errno != errno.EAGAIN or time.monotonic() >= deadline:
                 raise CommandExecutionError(
