@@ -63,6 +63,7 @@ __all__ = [
     "logout",
     "disks",
     "module_options",
+    "load",
     "persist_module_options",
     "persist_daemon_conf",
     "rdma_conf_srp_load",
@@ -1220,6 +1221,35 @@ def module_options():
         running = {name: _read(os.path.join(pdir, name)) for name in _listdir(pdir)}
         running = {k: v.strip() for k, v in running.items() if v is not None}
     return {"path": _modprobe_conf_path(), "persisted": parse_modprobe_conf(text or ""), "running": running}
+
+
+def load(options=None, modules=(MODULE, "ib_umad")):
+    """
+    Load ib_srp (with ``options``: ``dev_loss_tmo``, ``fast_io_fail_tmo``,
+    ``reconnect_delay``, ``ch_count``...) and ib_umad (which ``srp_discover``'s
+    srp_daemon needs) with ``modprobe``. Modules already loaded are left
+    alone: options only apply at load time. Returns the modules loaded now.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' srp.load '{fast_io_fail_tmo: 5, dev_loss_tmo: 30}'
+    """
+    wanted = _check_module_options(options or {})
+    modprobe = _config("mdtmirror:bin:modprobe", "modprobe") or "modprobe"
+    loaded_now = []
+    for mod in modules:
+        if os.path.isdir(os.path.join(_path("sys_module"), mod)):
+            continue
+        args = [f"{k}={v}" for k, v in wanted.items()] if mod == MODULE else []
+        ret = __salt__["cmd.run_all"]([modprobe, mod, *args], python_shell=False)
+        if ret["retcode"] != 0:
+            raise CommandExecutionError(
+                f"modprobe {mod} failed ({ret['retcode']}): {(ret.get('stderr') or ret.get('stdout') or '').strip()}"
+            )
+        loaded_now.append(mod)
+    return loaded_now
 
 
 def persist_module_options(options, test=False):
