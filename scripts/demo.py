@@ -34,12 +34,13 @@ PILLAR = {
 }
 
 
-def salt_call(conf, *args, out="highstate"):
+def salt_call(conf, *args, out="highstate", show=True):
     cmd = [os.path.join(os.path.dirname(sys.executable), "salt-call"), "--local", "-c", str(conf), f"--out={out}"]
     cmd += ["--state-output=changes", "--retcode-passthrough", *args]
     print("\n$ salt-call --local " + " ".join(args), flush=True)
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    print(proc.stdout.rstrip())
+    if show:
+        print(proc.stdout.rstrip())
     if proc.returncode != 0:
         print(proc.stderr.rstrip(), file=sys.stderr)
         raise SystemExit(f"demo: salt-call {args[0]} failed with {proc.returncode}")
@@ -49,7 +50,7 @@ def salt_call(conf, *args, out="highstate"):
 def main():
     with tempfile.TemporaryDirectory(prefix="mdtmirror-demo-") as tmp:
         tmp = Path(tmp)
-        host = make_host(tmp, "mds01")
+        host = make_host(tmp, "mds01", scst_loaded=False)  # a fresh server: SCST not loaded yet
         try:
             conf = tmp / "conf"
             (conf / "pillar").mkdir(parents=True)
@@ -71,10 +72,10 @@ def main():
             salt_call(conf, "saltutil.sync_all", out="txt")
             salt_call(conf, "state.apply", "mdtmirror.target", "test=True")
             salt_call(conf, "state.apply", "mdtmirror.target")
-            second = salt_call(conf, "state.apply", "mdtmirror.target", out="json")
+            second = salt_call(conf, "state.apply", "mdtmirror.target", out="json", show=False)
             changed = [sid for sid, r in json.loads(second)["local"].items() if r["changes"]]
             print(f"second apply: {len(changed)} state(s) with changes {changed}")
-            devices = json.loads(salt_call(conf, "scst.list_devices", out="json"))["local"]
+            devices = json.loads(salt_call(conf, "scst.list_devices", out="json", show=False))["local"]
             mdt = devices["MDT1"]
             print(
                 f"\nMDT1: handler {mdt['handler']}, filename {mdt['filename']}, "
