@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
+REQUIREMENTS=${REQUIREMENTS:-requirements-ci.txt}
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 
@@ -21,6 +22,6 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
 fi
-"$VENV/bin/pip" install -q -r requirements-ci.txt
+"$VENV/bin/pip" install -q -r "$REQUIREMENTS"
 "$VENV/bin/pip" install -q --no-deps --force-reinstall .
 echo "setup: ok ($("$VENV/bin/salt-call" --version))"
