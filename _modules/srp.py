@@ -179,8 +179,9 @@ _SCSI_ADDR_RE = re.compile(r"^(\d+):(\d+):(\d+):(\d+)$")
 _RPORT_RE = re.compile(r"^port-(\d+):(\d+)$")
 _HOST_RE = re.compile(r"^host(\d+)$")
 # Errnos of a login the target turned down or never answered.
-_REFUSED = (errno.ECONNRESET, errno.ETIMEDOUT, errno.ECONNREFUSED, errno.EIO)
-_NO_ROUTE = (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.ENODEV)
+_REFUSED = (errno.ECONNRESET, errno.ECONNREFUSED, errno.EIO)
+# ENXIO: RDMA/CM found no peer at that address; ENODEV: IB/CM keys on a RoCE port.
+_NO_ROUTE = (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.ENODEV, errno.ENXIO)
 
 
 def __virtual__():
@@ -874,7 +875,12 @@ def login(target, port=None, test=False, **options):
                     False, spec, port_entry, line, entry, note=f"kernel answered {_errno_text(code)}: already logged in"
                 )
         if code == errno.ENOENT:
-            raise CommandExecutionError(f"{what}: {path} does not exist (is ib_srp loaded?)") from exc
+            if not os.path.exists(path):
+                raise CommandExecutionError(f"{what}: {path} does not exist (is ib_srp loaded?)") from exc
+            # srp_create_target: the P_Key is not in the port's table, or the QP could not be made.
+            raise CommandExecutionError(
+                f"{what}: ib_srp could not set up the connection (ENOENT: P_Key not in the port's table?); see dmesg"
+            ) from exc
         if code in (errno.EACCES, errno.EPERM):
             raise CommandExecutionError(f"{what}: {path}: permission denied (run as root)") from exc
         if code == errno.EEXIST:
@@ -884,13 +890,17 @@ def login(target, port=None, test=False, **options):
             ) from exc
         if code == errno.EINVAL:
             raise CommandExecutionError(
-                f"{what}: ib_srp rejected '{line}' with EINVAL (an option or value this kernel does not take; "
-                "see the 'ib_srp:' lines of dmesg)"
+                f"{what}: ib_srp rejected '{line}' with EINVAL (an option or value this kernel does not take, "
+                "or the IB/CM path query to the dgid failed; see the 'ib_srp:' lines of dmesg)"
             ) from exc
         if code in _REFUSED:
             raise CommandExecutionError(
                 f"{what}: target refused the login (is this initiator in the target's group?): "
                 f"{_errno_text(code)}; see dmesg"
+            ) from exc
+        if code == errno.ETIMEDOUT:
+            raise CommandExecutionError(
+                f"{what}: no answer (ETIMEDOUT): the target is down, or on InfiniBand no subnet manager runs"
             ) from exc
         if code in _NO_ROUTE:
             raise CommandExecutionError(f"{what}: no path to the target: {_errno_text(code)}") from exc
@@ -1059,8 +1069,10 @@ def _disk_snapshot(host):
 def _complete(snapshot):
     # Disks (type 0) and RBC devices (14) get a block device; others (an
     # array controller at LUN 0) never do and are not waited for.
+    # A login whose target maps no LUN has no SCSI device at all: the scan
+    # ran inside add_target, so there is nothing to wait for.
     wanted = [d for d in snapshot if d["type"] in (0, 14, None)]
-    return bool(wanted) and all(d["dev"] and d["by_id"] for d in wanted)
+    return all(d["dev"] and d["by_id"] for d in wanted)
 
 
 def disks(login, timeout=30):

@@ -170,7 +170,24 @@ def connected(name, target=None, discover=False, match=None, exclude_local=True,
     except (CommandExecutionError, SaltInvocationError) as exc:
         return _fail(ret, exc)
     if not disks:
-        return _fail(ret, CommandExecutionError(f"logged in ({done['remote_port']}) but the target exports no disk"))
+        # SCST's ib_srpt accepts any initiator and gives one in no security
+        # group the target's default LUN set (empty here): a login without a
+        # disk means this host is not in the peer's group. Log out again so
+        # nothing is left half-made.
+        port_info = next((p for p in __salt__["srp.ports"]() if p["name"] == done["port"]), {})
+        who = port_info.get("gid") or done["port"]
+        try:
+            __salt__["srp.logout"](done["login"])
+            ret["changes"] = {}
+        except CommandExecutionError:
+            pass
+        return _fail(
+            ret,
+            CommandExecutionError(
+                f"the target {predicted['line']} exports no LUN to this initiator (port GID {who}, or its IP "
+                "address over RDMA/CM): is this initiator in the target's security group? Logged out again."
+            ),
+        )
     ret["comment"] = f"Logged in ({done['remote_port']}); disks: {_disk_names(disks)}"
     return ret
 

@@ -51,7 +51,9 @@ def _loaders_factory(tmp_path_factory):
 
     def make(**kwargs):
         opts = minion_opts(tmp_path_factory.mktemp("salt"), **kwargs)
-        loaders = Loaders(opts)
+        # One namespace per minion: two emulated hosts in one process must not
+        # share loaded module objects.
+        loaders = Loaders(opts, loaded_base_name=f"salt.loaded.{opts['id']}")
         made.append(loaders)
         return loaders
 

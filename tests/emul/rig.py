@@ -115,3 +115,68 @@ def make_host(base, name="mds01", lun_mib=64, scst_loaded=True, **host_kwargs):
         target="fe80:0000:0000:0000:" + guid,
         mdtmirror={"sysroot": str(root), "bin": {"modprobe": str(modprobe)}},
     )
+
+
+def make_pair(base, names=("mds01", "mds02"), link_layer="Ethernet", fabric_kwargs=None, srp_kwargs=None, **host_kw):
+    """
+    Two emulated MDS hosts (make_host) on one fabric, each with the SRP
+    initiator emulator attached (srpfs.attach_srp). ``link_layer``
+    "InfiniBand" turns their ports into IB ports (IB/CM logins, srp_daemon
+    discovery). Returns a namespace: ``fabric``, ``hosts`` {name: host}, and
+    ``stop()``; each host gets ``.srp`` (the SrpHandle) and ``.ip``.
+    """
+    from tests.emul import srpfs
+    from tests.emul.fabric import Fabric
+
+    fabric = Fabric(state_dir=Path(base) / "fabric", **(fabric_kwargs or {}))
+    hosts = {}
+    try:
+        for name in names:
+            host = make_host(base, name, **host_kw)
+            hosts[name] = host
+            for port in host.host.ports:
+                port["link_layer"] = link_layer
+            host.ip = PORT_GIDS[name][1]
+            host.srp = srpfs.attach_srp(host, fabric, ips=[host.ip], **(srp_kwargs or {}))
+            host.mdtmirror["bin"]["srp_daemon"] = str(host.srp.srp_daemon)
+    except BaseException:
+        _stop_hosts(hosts)
+        raise
+
+    def stop():
+        _stop_hosts(hosts)
+
+    return types.SimpleNamespace(fabric=fabric, hosts=hosts, stop=stop)
+
+
+def _stop_hosts(hosts):
+    for host in hosts.values():
+        srp = getattr(host, "srp", None)
+        if srp is not None:
+            srp.stop()
+            host.srp = None
+    for host in hosts.values():
+        host.handle.stop()
+
+
+def scst_export(host, initiators, device="MDT1", filename="/dev/mdt0", lun=0, group="MDS", enable=True, **params):
+    """Export ``filename`` as ``device`` at ``lun`` of ``group`` (holding ``initiators``) on
+    the host's port target, through the SCST model (as scstadmin would)."""
+    kernel = host.kernel
+    tgt = "targets/ib_srpt/" + host.target
+    extra = "".join(";%s=%s" % kv for kv in params.items())
+
+    def w(path, text):
+        kernel.write(path, (text + "\n").encode())
+
+    if device not in kernel.devices:
+        w("handlers/vdisk_blockio/mgmt", "add_device %s filename=%s%s" % (device, filename, extra))
+    if group not in kernel.find_target(host.target).acgs:
+        w(tgt + "/ini_groups/mgmt", "create " + group)
+    acg = kernel.find_target(host.target).acgs[group]
+    for name in initiators:
+        if name not in acg.acns:
+            w(tgt + "/ini_groups/%s/initiators/mgmt" % group, "add " + name)
+    w(tgt + "/ini_groups/%s/luns/mgmt" % group, "add %s %d" % (device, lun))
+    if enable:
+        w(tgt + "/enabled", "1")
