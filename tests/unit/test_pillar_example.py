@@ -11,7 +11,16 @@ def key_paths(data, prefix=""):
     for key, value in data.items():
         path = f"{prefix}:{key}" if prefix else key
         yield path
-        if isinstance(value, dict) and key not in ("module_options", "attributes", "match", "login_options"):
+        opaque = (
+            "module_options",
+            "attributes",
+            "match",
+            "login_options",
+            "properties",
+            "filesystem_properties",
+            "policy",
+        )
+        if isinstance(value, dict) and key not in opaque:
             yield from key_paths(value, path)
 
 
@@ -30,6 +39,10 @@ def test_every_pillar_key_the_sls_reads_is_documented():
         text = sls.read_text()
         read |= {f"mdtmirror:target:{k}" for k in re.findall(r"\bt\.(\w+)", text)}
         read |= {f"mdtmirror:initiator:{k}" for k in re.findall(r"\bi\.(\w+)", text)}
+        read |= {f"mdtmirror:mirror:{k}" for k in re.findall(r"\bm\.(\w+)", text)}
+        read |= {f"mdtmirror:mirror:{k}" for k in re.findall(r"mdtmirror\.mirror\.(\w+)", text)}
+        read |= {f"mdtmirror:snapshots:{k}" for k in re.findall(r"\bs\.(\w+)", text)}
+        read |= {f"mdtmirror:backup:{k}" for k in re.findall(r"\bb\.(\w+)", text)}
         read |= {f"mdtmirror:node:{k}" for k in re.findall(r'node\.get\("(\w+)"', text)}
     assert read, "no pillar reads found: the pattern is stale"
     assert sorted(read - example) == []

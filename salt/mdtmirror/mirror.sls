@@ -1,0 +1,41 @@
+{#- The mirror: "zpool create ... mirror <local LUN> <peer's LUN over SRP>",
+    on the node that owns the pool, by stable by-id paths, multihost on. -#}
+{%- from tpldir ~ "/map.jinja" import mdtmirror with context %}
+{%- set m = mdtmirror.mirror %}
+{%- set local = m.local or mdtmirror.get("node", {}).get("lun_path") %}
+{%- set remote = m.remote %}
+{%- if not remote %}
+{#-   The peer's LUN is what this node's SRP login yields (mdtmirror.initiator). #}
+{%-   set logins = salt["srp.list_logins"]() %}
+{%-   if logins | length == 1 %}
+{%-     set disks = salt["srp.disks"](logins[0], timeout=10) %}
+{%-     if disks and disks[0].by_id %}
+{%-       set remote = disks[0].by_id[0] %}
+{%-     endif %}
+{%-   endif %}
+{%- endif %}
+
+{%- if not m.owner %}
+mdtmirror-pillar-invalid-owner:
+  test.fail_without_changes:
+    - comment: "pillar key mdtmirror:mirror:owner is missing: the minion id that owns pool {{ m.pool }}"
+    - failhard: true
+{%- elif m.owner == grains["id"] %}
+{%-   if not local or not remote %}
+mdtmirror-mirror-disks-unknown:
+  test.fail_without_changes:
+    - comment: >-
+        cannot build pool {{ m.pool }}: local LUN {{ local or "unknown (set mdtmirror:node:lun_path)" }},
+        peer LUN {{ remote or "not visible: no single SRP login with a by-id disk (apply mdtmirror.initiator first)" }}
+{%-   else %}
+
+mdtmirror-pool:
+  zfsmirror.pool_mirrored:
+    - name: {{ m.pool }}
+    - local: {{ local }}
+    - remote: {{ remote }}
+    - properties: {{ m.properties | json }}
+    - filesystem_properties: {{ m.filesystem_properties | json }}
+    - force: {{ m.force }}
+{%-   endif %}
+{%- endif %}
