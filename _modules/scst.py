@@ -701,6 +701,8 @@ def local_targets(driver="ib_srpt"):
         tpath = os.path.join(base, target)
         enabled = _read_opt(os.path.join(tpath, "enabled"))
         entry = {"target": target, "enabled": enabled == "1", "scheme": None, "hca": None, "port": None}
+        # What an initiator needs to log in (tid_ext is add_target's id_ext).
+        entry["login_info"] = parse_login_info(_read_opt(os.path.join(tpath, "login_info"), ""))
         if target in by_gid:
             port = by_gid[target]
             entry.update(
@@ -717,6 +719,16 @@ def local_targets(driver="ib_srpt"):
                 entry.update(scheme="unknown", hca=_read_opt(os.path.join(tpath, "device")))
         result.append(entry)
     return result
+
+
+def parse_login_info(text):
+    """``tid_ext=..,ioc_guid=..,pkey=ffff,dgid=..,service_id=..`` -> dict (empty for no text)."""
+    info = {}
+    for item in (text or "").strip().split(","):
+        key, sep, value = item.partition("=")
+        if sep:
+            info[key.strip()] = value.strip()
+    return info
 
 
 def port_target(hca=None, port=None, driver="ib_srpt"):

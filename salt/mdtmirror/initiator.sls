@@ -1,7 +1,25 @@
 {#- Initiator side of the seed's runbook: log in to the peer's LUN over SRP
     ("modprobe ib_srp", "srp_daemon -oacd", echo ... > add_target), from data. -#}
-{%- from tpldir ~ "/map.jinja" import mdtmirror with context %}
+{%- from tpldir ~ "/map.jinja" import mdtmirror, pillar_errors, peer_facts, mine with context %}
 {%- set i = mdtmirror.initiator %}
+{{ pillar_errors("initiator") }}
+
+{#- Which target port: given; else the peer's, from the mine: over RoCE
+    (no subnet manager, no discovery) by its address and login_info; over
+    InfiniBand discovered with srp_daemon and matched by its ioc_guid. #}
+{%- set target = i.target %}
+{%- set match = i.match %}
+{%- if not target and mdtmirror.peer and peer_facts.mdtmirror_targets %}
+{%-   set peer_target = (peer_facts.mdtmirror_targets | selectattr("enabled") | list or peer_facts.mdtmirror_targets) | first %}
+{%-   set info = peer_target.login_info %}
+{%-   if peer_target.get("link_layer") == "Ethernet" and peer_facts.mdtmirror_ips %}
+{%-     set cm_port = mdtmirror.target.module_options.get("ib_srpt", {}).get("rdma_cm_port", 5555) %}
+{%-     set address = mdtmirror.get("peer_address") or peer_facts.mdtmirror_ips[0] %}
+{%-     set target = {"id_ext": info.tid_ext, "ioc_guid": info.ioc_guid, "dest": address ~ ":" ~ cm_port} %}
+{%-   elif info.ioc_guid %}
+{%-     set match = salt["slsutil.merge"]({"ioc_guid": info.ioc_guid}, match or {}) %}
+{%-   endif %}
+{%- endif %}
 
 mdtmirror-srp-module:
   srp.module_loaded:
@@ -11,11 +29,11 @@ mdtmirror-srp-module:
     discovered or given, never a GUID typed by hand. #}
 mdtmirror-srp-login:
   srp.connected:
-{%- if i.target %}
-    - target: {{ i.target | json }}
+{%- if target %}
+    - target: {{ target | json }}
 {%- else %}
     - discover: {{ i.discover }}
-    - match: {{ i.match | json }}
+    - match: {{ match | json }}
 {%- endif %}
     - options: {{ i.login_options | json }}
     - require:
@@ -26,11 +44,11 @@ mdtmirror-srp-login:
 {#- srp_daemon re-logs in at boot and after path loss, to exactly this target. #}
 mdtmirror-srp-persistent:
   srp.persistent:
-{%- if i.target %}
-    - targets: {{ [i.target] | json }}
+{%- if target %}
+    - targets: {{ [target] | json }}
 {%- else %}
     - discover: {{ i.discover }}
-    - match: {{ i.match | json }}
+    - match: {{ match | json }}
 {%- endif %}
     - require:
       - srp: mdtmirror-srp-login

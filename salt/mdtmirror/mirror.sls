@@ -1,7 +1,8 @@
 {#- The mirror: "zpool create ... mirror <local LUN> <peer's LUN over SRP>",
     on the node that owns the pool, by stable by-id paths, multihost on. -#}
-{%- from tpldir ~ "/map.jinja" import mdtmirror with context %}
+{%- from tpldir ~ "/map.jinja" import mdtmirror, pillar_errors with context %}
 {%- set m = mdtmirror.mirror %}
+{{ pillar_errors("mirror") }}
 {%- set local = m.local or mdtmirror.get("node", {}).get("lun_path") %}
 {%- set remote = m.remote %}
 {%- if not remote %}

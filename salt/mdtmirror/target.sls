@@ -1,9 +1,33 @@
 {#- Target side of the seed's runbook: export this node's local LUN over SRP
     with SCST, to the initiators allowed in the pillar. -#}
-{%- from tpldir ~ "/map.jinja" import mdtmirror with context %}
+{%- from tpldir ~ "/map.jinja" import mdtmirror, pillar_errors, peer_facts, mine with context %}
 {%- set t = mdtmirror.target %}
 {%- set node = mdtmirror.get("node", {}) %}
 {%- set lun_path = node.get("lun_path") %}
+{{ pillar_errors("target") }}
+
+{#- Who may log in: given in the pillar, or the peer's initiator names from
+    the mine (its InfiniBand port GIDs; its addresses for RoCE logins). #}
+{%- set initiators = node.get("initiators") %}
+{%- if initiators is none and mdtmirror.peer %}
+{%-   if peer_facts.mdtmirror_srp_ports is none or peer_facts.mdtmirror_ips is none %}
+mdtmirror-target-peer-facts:
+  test.fail_without_changes:
+    - comment: >-
+        peer {{ mdtmirror.peer }} has not published {{ mine.missing | join(', ') }} in the Salt mine yet
+        (apply mdtmirror.target there, then mine.update)
+    - failhard: true
+{%-   else %}
+{%-     set names = [] %}
+{%-     for p in peer_facts.mdtmirror_srp_ports %}
+{%-       if p.link_layer == "InfiniBand" and p.gid %}{% do names.append(p.gid) %}{% endif %}
+{%-     endfor %}
+{%-     if peer_facts.mdtmirror_srp_ports | selectattr("link_layer", "equalto", "Ethernet") | list %}
+{%-       do names.extend(peer_facts.mdtmirror_ips) %}
+{%-     endif %}
+{%-     set initiators = names %}
+{%-   endif %}
+{%- endif %}
 
 {%- if not lun_path %}
 mdtmirror-pillar-invalid:
@@ -33,7 +57,7 @@ mdtmirror-scst-device:
 mdtmirror-scst-group:
   scst.group_present:
     - name: {{ t.group }}
-    - initiators: {{ node.get("initiators", []) | json }}
+    - initiators: {{ (initiators or []) | json }}
     - allow_wildcard: {{ t.allow_wildcard }}
     - hca: {{ node.get("hca") | json }}
     - port: {{ node.get("port") | json }}

@@ -1,0 +1,73 @@
+{#- salt-run state.orchestrate mdtmirror.orch [pillar='{"tgt": "mds0[12]", "tgt_type": "glob"}']
+    The only safe order across a pair. This file is rendered once, before
+    any step runs, so it reads no peer facts: the minions' own SLS do, when
+    their step runs. -#}
+{%- set tgt = salt["pillar.get"]("tgt", "*mds*") %}
+{%- set tgt_type = salt["pillar.get"]("tgt_type", "glob") %}
+
+mdtmirror-sync:
+  salt.function:
+    - name: saltutil.sync_all
+    - tgt: {{ tgt | json }}
+    - tgt_type: {{ tgt_type }}
+
+mdtmirror-targets:
+  salt.state:
+    - tgt: {{ tgt | json }}
+    - tgt_type: {{ tgt_type }}
+    - sls: mdtmirror.target
+    - require:
+      - salt: mdtmirror-sync
+
+{#- Peers' facts (target login_info, initiator GIDs, addresses) exist now:
+    publish them. Pillar-defined mine functions need the pillar refresh first. #}
+mdtmirror-refresh-pillar:
+  salt.function:
+    - name: saltutil.refresh_pillar
+    - tgt: {{ tgt | json }}
+    - tgt_type: {{ tgt_type }}
+    - require:
+      - salt: mdtmirror-targets
+
+mdtmirror-mine-update:
+  salt.function:
+    - name: mine.update
+    - tgt: {{ tgt | json }}
+    - tgt_type: {{ tgt_type }}
+    - require:
+      - salt: mdtmirror-refresh-pillar
+
+{#- Groups now name the peer's initiators (read from the mine): re-apply the
+    target side, then log in. #}
+mdtmirror-targets-acl:
+  salt.state:
+    - tgt: {{ tgt | json }}
+    - tgt_type: {{ tgt_type }}
+    - sls: mdtmirror.target
+    - require:
+      - salt: mdtmirror-mine-update
+
+mdtmirror-initiators:
+  salt.state:
+    - tgt: {{ tgt | json }}
+    - tgt_type: {{ tgt_type }}
+    - sls: mdtmirror.initiator
+    - require:
+      - salt: mdtmirror-targets-acl
+
+{#- Only the owner renders a pool state; on the other node it is empty. #}
+mdtmirror-mirror:
+  salt.state:
+    - tgt: {{ tgt | json }}
+    - tgt_type: {{ tgt_type }}
+    - sls: mdtmirror.mirror
+    - require:
+      - salt: mdtmirror-initiators
+
+mdtmirror-snapshots:
+  salt.state:
+    - tgt: {{ tgt | json }}
+    - tgt_type: {{ tgt_type }}
+    - sls: mdtmirror.snapshots
+    - require:
+      - salt: mdtmirror-mirror
