@@ -172,7 +172,19 @@ def _target_info(driver, target):
 # --------------------------------------------------------------------------
 
 
-def modules_loaded(name, modules=None, options=None, persist=True):
+def _publish(ret):
+    """After loading modules, refresh this minion's mine data: the facts the
+    peer needs (target names, login_info) exist only from now on."""
+    if ret["result"] is True and ret["changes"] and "mine.update" in __salt__:
+        try:
+            __salt__["mine.update"]()
+            ret["comment"] += "\nPublished to the Salt mine (mine.update)"
+        except Exception as exc:  # noqa: BLE001  (a masterless minion has no mine; not an error here)
+            ret["comment"] += f"\nmine.update failed: {exc}"
+    return ret
+
+
+def modules_loaded(name, modules=None, options=None, persist=True, publish=False):
     """
     Ensure the SCST kernel modules are loaded (``scst``, ``scst_vdisk``,
     ``ib_srpt`` by default), with ``options`` per module
@@ -181,6 +193,7 @@ def modules_loaded(name, modules=None, options=None, persist=True):
 
     Options of a module that is already loaded cannot change until it is
     reloaded, which would drop every SRP session: that is reported, not done.
+    With ``publish``, a run that loads something then runs ``mine.update``.
     """
     modules = list(modules or __salt__["scst.modules_loaded"]().keys())
     options = options or {}
@@ -227,7 +240,7 @@ def modules_loaded(name, modules=None, options=None, persist=True):
                     )
     if warnings:
         ret["comment"] += "\n" + "\n".join(warnings)
-    return ret
+    return _publish(ret) if publish else ret
 
 
 # --------------------------------------------------------------------------

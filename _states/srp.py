@@ -82,13 +82,15 @@ def _resolve(target, discover, match, exclude_local, port):
     return {k: v for k, v in chosen[0].items() if k in ("id_ext", "ioc_guid", "dgid", "pkey", "service_id")}
 
 
-def module_loaded(name, options=None, persist=True):
+def module_loaded(name, options=None, persist=True, publish=False):
     """
     Ensure ib_srp (and ib_umad) are loaded with ``options`` (``dev_loss_tmo``,
     ``fast_io_fail_tmo``, ``reconnect_delay``, ``ch_count``...) and, with
     ``persist``, that those options are in ``/etc/modprobe.d/ib_srp.conf``.
     Options of an already loaded module differ until it is reloaded (which
-    drops every login): reported in the comment, not done.
+    drops every login): reported in the comment, not done. With
+    ``publish``, a run that loads ib_srp then runs ``mine.update`` (the
+    peer needs this node's initiator port GIDs).
     """
     ret = _ret(name)
     try:
@@ -113,7 +115,14 @@ def module_loaded(name, options=None, persist=True):
             running = info["running"].get(key)
             if running is not None and str(running).lower() != str(value).lower():
                 notes.append(f"ib_srp runs with {key}={running}, declared {value}: applies when ib_srp is reloaded")
-    return _finish(ret, steps, "ib_srp is loaded", "ib_srp", notes)
+    ret = _finish(ret, steps, "ib_srp is loaded", "ib_srp", notes)
+    if publish and ret["result"] is True and ret["changes"] and "mine.update" in __salt__:
+        try:
+            __salt__["mine.update"]()
+            ret["comment"] += "\nPublished to the Salt mine (mine.update)"
+        except Exception as exc:  # noqa: BLE001  (a masterless minion has no mine; not an error here)
+            ret["comment"] += f"\nmine.update failed: {exc}"
+    return ret
 
 
 def _finish(ret, steps, ok_comment, what, notes=()):

@@ -4,6 +4,9 @@
 {%- set i = mdtmirror.initiator %}
 {{ pillar_errors("initiator") }}
 
+include:
+  - mdtmirror.modules
+
 {#- Which target port: given; else the peer's, from the mine: over RoCE
     (no subnet manager, no discovery) by its address and login_info; over
     InfiniBand discovered with srp_daemon and matched by its ioc_guid. #}
@@ -20,10 +23,6 @@
 {%-     set match = salt["slsutil.merge"]({"ioc_guid": info.ioc_guid}, match or {}) %}
 {%-   endif %}
 {%- endif %}
-
-mdtmirror-srp-module:
-  srp.module_loaded:
-    - options: {{ i.module_options | json }}
 
 {#- "srp_daemon -oacd/dev/infiniband/umad0" + add_target: the peer's port,
     discovered or given, never a GUID typed by hand. #}

@@ -21,6 +21,7 @@ mdtmirror-pillar-invalid-owner:
   test.fail_without_changes:
     - comment: "pillar key mdtmirror:mirror:owner is missing: the minion id that owns pool {{ m.pool }}"
     - failhard: true
+    - order: 1
 {%- elif m.owner == grains["id"] %}
 {%-   if not local or not remote %}
 mdtmirror-mirror-disks-unknown:

@@ -11,11 +11,11 @@ mdtmirror-sync:
     - tgt: {{ tgt | json }}
     - tgt_type: {{ tgt_type }}
 
-mdtmirror-targets:
+mdtmirror-modules:
   salt.state:
     - tgt: {{ tgt | json }}
     - tgt_type: {{ tgt_type }}
-    - sls: mdtmirror.target
+    - sls: mdtmirror.modules
     - require:
       - salt: mdtmirror-sync
 
@@ -27,7 +27,7 @@ mdtmirror-refresh-pillar:
     - tgt: {{ tgt | json }}
     - tgt_type: {{ tgt_type }}
     - require:
-      - salt: mdtmirror-targets
+      - salt: mdtmirror-modules
 
 mdtmirror-mine-update:
   salt.function:
@@ -37,9 +37,8 @@ mdtmirror-mine-update:
     - require:
       - salt: mdtmirror-refresh-pillar
 
-{#- Groups now name the peer's initiators (read from the mine): re-apply the
-    target side, then log in. #}
-mdtmirror-targets-acl:
+{#- The target side, its group naming the peer's initiators (from the mine). #}
+mdtmirror-targets:
   salt.state:
     - tgt: {{ tgt | json }}
     - tgt_type: {{ tgt_type }}
@@ -53,7 +52,7 @@ mdtmirror-initiators:
     - tgt_type: {{ tgt_type }}
     - sls: mdtmirror.initiator
     - require:
-      - salt: mdtmirror-targets-acl
+      - salt: mdtmirror-targets
 
 {#- Only the owner renders a pool state; on the other node it is empty. #}
 mdtmirror-mirror:

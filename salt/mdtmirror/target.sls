@@ -6,17 +6,16 @@
 {%- set lun_path = node.get("lun_path") %}
 {{ pillar_errors("target") }}
 
+include:
+  - mdtmirror.modules
+
 {#- Who may log in: given in the pillar, or the peer's initiator names from
     the mine (its InfiniBand port GIDs; its addresses for RoCE logins). #}
 {%- set initiators = node.get("initiators") %}
+{%- set peer_facts_missing = false %}
 {%- if initiators is none and mdtmirror.peer %}
 {%-   if peer_facts.mdtmirror_srp_ports is none or peer_facts.mdtmirror_ips is none %}
-mdtmirror-target-peer-facts:
-  test.fail_without_changes:
-    - comment: >-
-        peer {{ mdtmirror.peer }} has not published {{ mine.missing | join(', ') }} in the Salt mine yet
-        (apply mdtmirror.target there, then mine.update)
-    - failhard: true
+{%-     set peer_facts_missing = true %}
 {%-   else %}
 {%-     set names = [] %}
 {%-     for p in peer_facts.mdtmirror_srp_ports %}
@@ -34,14 +33,8 @@ mdtmirror-pillar-invalid:
   test.fail_without_changes:
     - comment: "pillar key mdtmirror:node:lun_path is missing: the local block device to export"
     - failhard: true
+    - order: 1
 {%- endif %}
-
-{#- "modprobe scst; modprobe ib_srpt; modprobe scst_vdisk" and the options
-    SCST's init script reads at boot. #}
-mdtmirror-scst-modules:
-  scst.modules_loaded:
-    - modules: {{ t.modules | json }}
-    - options: {{ t.module_options | json }}
 
 {#- "scstadmin -open_dev MDT1 -handler vdisk_blockio -attributes filename=..." #}
 mdtmirror-scst-device:
@@ -53,7 +46,16 @@ mdtmirror-scst-device:
     - require:
       - scst: mdtmirror-scst-modules
 
-{#- "scstadmin --add_group MDS" and "-add_init": explicit initiators only. #}
+{#- "scstadmin --add_group MDS" and "-add_init": explicit initiators only.
+    Without the peer's facts this fails (and so do the LUN and the target
+    that need it), while the modules still load and publish this node's. #}
+{%- if peer_facts_missing %}
+mdtmirror-scst-group:
+  test.fail_without_changes:
+    - comment: >-
+        peer {{ mdtmirror.peer }} has not published {{ mine.missing | join(', ') }} in the Salt mine yet
+        (apply mdtmirror.modules there, then mine.update; mdtmirror.orch does both)
+{%- else %}
 mdtmirror-scst-group:
   scst.group_present:
     - name: {{ t.group }}
@@ -63,6 +65,7 @@ mdtmirror-scst-group:
     - port: {{ node.get("port") | json }}
     - require:
       - scst: mdtmirror-scst-modules
+{%- endif %}
 
 {#- "scstadmin -add_lun 0 ... -group MDS -device MDT1" #}
 mdtmirror-scst-lun:
@@ -74,7 +77,7 @@ mdtmirror-scst-lun:
     - port: {{ node.get("port") | json }}
     - require:
       - scst: mdtmirror-scst-device
-      - scst: mdtmirror-scst-group
+      - mdtmirror-scst-group
 
 {#- "scstadmin -enable_target": the port's target, after its ACLs exist. #}
 mdtmirror-scst-target:

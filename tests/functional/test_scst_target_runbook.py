@@ -64,6 +64,7 @@ def test_runbook_test_mode_predicts_first_apply_and_second_is_noop(emulated_host
     assert changes_by_id(applied) == changes_by_id(predicted)
     assert set(changes_by_id(applied)) == {
         "mdtmirror-scst-modules",
+        "mdtmirror-srp-module",  # mdtmirror.modules loads both sides' modules
         "mdtmirror-scst-device",
         "mdtmirror-scst-group",
         "mdtmirror-scst-lun",
