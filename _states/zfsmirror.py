@@ -1,0 +1,229 @@
+"""
+Declarative ZFS side of an MDT mirror on top of the ``zfsmirror`` execution module.
+
+.. code-block:: yaml
+
+    mdtpool:
+      zfsmirror.pool_mirrored:
+        - local: /dev/disk/by-id/wwn-0x6001405a0000000a
+        - remote: /dev/disk/by-id/wwn-0x6001405b0000000b   # the peer's LUN over SRP
+        - properties: {ashift: 12}
+        - filesystem_properties: {canmount: "off"}
+
+    shps-meta/MDT:                  # only where there is no hardware RAID under the LUN
+      zfsmirror.zvol_present:
+        - size: 300G
+        - properties: {volblocksize: 16K}
+
+    mdt0-snapshots:
+      zfsmirror.snapshot_schedule_present:
+        - dataset: mdtpool/mdt0
+        - policy: {frequently: 4, hourly: 48, daily: 90, monthly: 6}
+        - interval: 15
+
+    mdt0-backup:
+      zfsmirror.backups_configured:
+        - dataset: mdtpool/mdt0
+        - destination: ssh:backup@bk01:tank/mdt0
+        - on_calendar: "*-*-* 02:30:00"
+
+Every state asks the execution module for its plan first (the module's
+``test=True``: only reading commands run) and either reports it
+(``test=True``: result None, the same changes) or has the module carry it
+out, so predictions and real runs come from the same code. Refusals (a disk in
+use, a pool imported elsewhere, a device heal must not touch) fail in test
+mode too, naming the disk or pool.
+
+The periodic jobs are systemd timers written by the module (see
+``zfsmirror.snapshot_job`` for why not the minion's scheduler or cron); they
+run ``salt-call --local``, so the modules must be installed on the servers
+(pip) or synced (``saltutil.sync_all``).
+"""
+
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+__virtualname__ = "zfsmirror"
+
+
+def __virtual__():
+    if "zfsmirror.status" in __salt__:
+        return __virtualname__
+    return (False, "the zfsmirror execution module is not available")
+
+
+def _ret(name):
+    return {"name": name, "changes": {}, "result": True, "comment": ""}
+
+
+def _fail(ret, exc):
+    ret.update(result=False, comment=str(exc))
+    return ret
+
+
+def _planned(ret, call, ok_comment, what):
+    """Report (test) or carry out the plan of a module function that takes ``test``."""
+    try:
+        plan = call(test=True)
+        if not plan["changes"]:
+            ret["comment"] = ok_comment
+            return ret
+        if __opts__["test"]:
+            ret.update(result=None, changes=plan["changes"], comment=f"Would apply: {what}")
+            return ret
+        done = call(test=False)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        return _fail(ret, exc)
+    ret.update(changes=done["changes"], comment=f"Applied: {what}")
+    return ret
+
+
+def _health_words(name, health):
+    """``health`` is a zfsmirror.heal result."""
+    scan = health.get("resilver") or {}
+    if scan.get("state") == "scanning":
+        percent = scan.get("percent")
+        return f"pool {name} is resilvering" + (f" ({percent:.1f}% done)" if percent is not None else "")
+    if health.get("redundant"):
+        return f"pool {name} is a healthy mirror of its local and remote sides"
+    return f"pool {name} is not redundant: " + ("; ".join(health.get("problems") or []) or "unknown reason")
+
+
+def pool_mirrored(name, local, remote, properties=None, filesystem_properties=None, force=False):
+    """
+    Ensure pool ``name`` is imported here as a mirror of the ``local`` LUN and
+    the ``remote`` one (the peer's, over SRP), both best given as
+    ``/dev/disk/by-id`` paths.
+
+    - Not imported here: it is created (``zfsmirror.create``: multihost on,
+      cachefile none, a hostid made if missing). Refused when the pool is on
+      the disks already (exported, or imported by the peer: importing is a
+      failover decision, not this state's), or when a disk is in use, unless
+      ``force: True`` (then ``zpool create -f``).
+    - Imported: ``properties`` (and ``multihost=on``) are set where they
+      differ, and a degraded mirror is healed (``zfsmirror.heal``: online,
+      clear, replace or attach the side that came back). A side whose device
+      is not there makes the state fail, naming it. A running resilver is
+      reported, not waited for.
+
+    A healthy, matching pool gives no changes.
+    """
+    ret = _ret(name)
+    test = __opts__["test"]
+    try:
+        pools = __salt__["zfsmirror.list_pools"]()
+        if name not in pools:
+            kwargs = dict(properties=properties, filesystem_properties=filesystem_properties, force=force)
+            plan = __salt__["zfsmirror.create"](name, local, remote, test=True, **kwargs)
+            notes = plan["warnings"]
+            if test:
+                ret.update(
+                    result=None,
+                    changes=plan["changes"],
+                    comment="\n".join([f"Would create pool {name}: mirror of {' and '.join(plan['devices'])}", *notes]),
+                )
+                return ret
+            done = __salt__["zfsmirror.create"](name, local, remote, test=False, **kwargs)
+            ret["changes"] = done["changes"]
+            health = __salt__["zfsmirror.heal"](name, local, remote, test=True)
+            ret["comment"] = "\n".join([f"Created pool {name}: {_health_words(name, health)}", *notes])
+            return ret
+
+        notes = []
+        current = __salt__["zfsmirror.pool_properties"](name)
+        if (current.get("cachefile") or {}).get("value") is None:
+            notes.append(
+                f"pool {name} is in the default cache file: zfs-import-cache.service imports it at boot; "
+                f"'zpool set cachefile=none {name}' leaves importing to the HA layer"
+            )
+        if not __salt__["zfsmirror.hostid_present"]():
+            notes.append("this host has no /etc/hostid: the next boot's hostid will differ (zgenhostid)")
+        wanted = dict(properties or {})
+        wanted["multihost"] = "on"
+        props = __salt__["zfsmirror.set_pool_properties"](name, wanted, test=True)
+        healing = __salt__["zfsmirror.heal"](name, local, remote, test=True)
+        changes = dict(props["changes"])
+        changes.update(healing["changes"])
+        if test or not changes:
+            ret["changes"] = changes
+            if healing["waits"]:
+                ret.update(result=False, comment="\n".join(healing["waits"] + notes))
+            elif changes:
+                ret.update(result=None, comment="\n".join([f"Would apply: pool {name} properties/healing", *notes]))
+            else:
+                ret["comment"] = "\n".join([_health_words(name, healing), *notes])
+            return ret
+        done = {}
+        if props["changes"]:
+            done.update(__salt__["zfsmirror.set_pool_properties"](name, wanted, test=False)["changes"])
+        ret["changes"] = done
+        healed = __salt__["zfsmirror.heal"](name, local, remote, test=False)
+        done.update(healed["changes"])
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        return _fail(ret, exc)
+    if healed["waits"]:
+        ret.update(result=False, comment="\n".join(healed["waits"] + notes))
+        return ret
+    ret["comment"] = "\n".join([f"Applied: {_health_words(name, healed)}", *notes])
+    return ret
+
+
+def zvol_present(name, size, properties=None):
+    """
+    Ensure zvol ``name`` (``pool/volume``) exists with ``size`` and
+    ``properties`` to back the exported LUN where there is no hardware RAID,
+    and that its parent dataset does not mount (``canmount=off``). A zvol of
+    another size or with another create-time property is an error, never
+    resized or recreated.
+    """
+    return _planned(
+        _ret(name),
+        lambda test: __salt__["zfsmirror.create_zvol"](name, size, properties=properties, test=test),
+        f"zvol {name} is as declared",
+        f"zvol {name}",
+    )
+
+
+def snapshot_schedule_present(name, dataset, policy, prefix="mdtmirror-", interval=60, on_calendar=None):
+    """
+    Ensure the systemd timer ``mdtmirror-snapshot-<name>`` snapshots
+    ``dataset`` every ``interval`` minutes (or at ``on_calendar``) and prunes
+    its ``<prefix>`` snapshots to ``policy`` (``{hourly: 48, daily: 90}``;
+    held snapshots are never pruned). The job skips itself on the server
+    where the dataset is not imported.
+    """
+    return _planned(
+        _ret(name),
+        lambda test: __salt__["zfsmirror.snapshot_job"](
+            name, dataset, policy, prefix=prefix, interval=interval, on_calendar=on_calendar, test=test
+        ),
+        f"snapshot job {name} is installed",
+        f"snapshot job {name}",
+    )
+
+
+def backups_configured(
+    name, dataset, destination, prefix="mdtmirror-", hold_tag="mdtmirror-backup", interval=None, on_calendar="daily"
+):
+    """
+    Ensure the systemd timer ``mdtmirror-backup-<name>`` sends the newest
+    ``<prefix>`` snapshot of ``dataset`` to ``destination``
+    (``file:/directory`` or ``ssh:[user@]host:pool/dataset``), incrementally
+    from the one held with ``hold_tag``, at ``on_calendar`` (daily by
+    default) or every ``interval`` minutes. The destination is checked
+    (syntax; a ``file:`` directory must exist) but no connection is made.
+    """
+    return _planned(
+        _ret(name),
+        lambda test: __salt__["zfsmirror.backup_job"](
+            name,
+            dataset,
+            destination,
+            prefix=prefix,
+            hold_tag=hold_tag,
+            interval=interval,
+            on_calendar=on_calendar,
+            test=test,
+        ),
+        f"backup job {name} is installed",
+        f"backup job {name}",
+    )
