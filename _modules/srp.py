@@ -1030,6 +1030,18 @@ def _by_id_links(names):
     return links
 
 
+def _host_path(path):
+    """
+    The path as the host itself names it: ``/dev/...`` without the
+    ``mdtmirror:sysroot`` prefix. Disk paths are identities handed to other
+    tools (``zpool create``), which resolve them in the host's own root.
+    """
+    sysroot = (_config("mdtmirror:sysroot", "/") or "/").rstrip("/")
+    if sysroot and path.startswith(sysroot + "/"):
+        return path[len(sysroot) :]
+    return path
+
+
 def _disk_snapshot(host):
     disks_found = []
     for scsi, path in _scsi_devices(host):
@@ -1054,8 +1066,8 @@ def _disk_snapshot(host):
             {
                 "scsi": disk["scsi"],
                 "type": disk["type"],
-                "dev": os.path.join(_path("dev"), name) if name else None,
-                "by_id": sorted(links.get(name, [])),
+                "dev": _host_path(os.path.join(_path("dev"), name)) if name else None,
+                "by_id": sorted(_host_path(link) for link in links.get(name, [])),
                 "vendor": (_read(os.path.join(disk["path"], "vendor")) or "").strip() or None,
                 "model": (_read(os.path.join(disk["path"], "model")) or "").strip() or None,
                 # /sys/block/<dev>/size counts 512-byte sectors whatever the logical block size.

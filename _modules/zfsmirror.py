@@ -151,6 +151,14 @@ def _host(path):
     return os.path.join(sysroot, path.lstrip("/"))
 
 
+def _unhost(path):
+    """The inverse of :py:func:`_host`: a path as tools on the host name it (no sysroot prefix)."""
+    sysroot = (_config("mdtmirror:sysroot", "/") or "/").rstrip("/")
+    if sysroot and path.startswith(sysroot + "/"):
+        return path[len(sysroot) :]
+    return path
+
+
 def _bin(name):
     return _config("mdtmirror:bin:" + name, name) or name
 
@@ -1551,7 +1559,7 @@ def ensure_hostid(hostid=None, test=False):
     cmd = [_bin("zgenhostid")]
     if os.path.lexists(path):
         cmd.append("-f")  # present but empty/zero/garbage: zgenhostid refuses without -f
-    cmd += ["-o", path]
+    cmd += ["-o", _unhost(path)]  # zgenhostid resolves it in the host's own root
     if wanted is not None:
         cmd.append(f"{wanted:08x}")
     ret = _run(cmd, ignore_retcode=True)

@@ -142,8 +142,19 @@ PYTHONPATH={repo}${{PYTHONPATH:+:$PYTHONPATH}} exec {python} -m tests.emul.zfsem
 """
 
 
+BLKID_SCRIPT = """#!{python}
+# blkid of an emulated host: the real blkid, with device paths resolved in
+# the host's root (as every tool on that host would resolve them).
+import os, shutil, sys
+root = {root!r}
+args = [root + a if a.startswith("/") else a for a in sys.argv[1:]]
+real = shutil.which("blkid", path="/sbin:/usr/sbin:/bin:/usr/bin")
+os.execv(real, [real] + args)
+"""
+
+
 def install(root) -> dict:
-    """Write ``<root>/sbin/{zpool,zfs,zgenhostid,zstream}``; return ``{tool: path}``."""
+    """Write ``<root>/sbin/{zpool,zfs,zgenhostid,zstream,blkid}``; return ``{tool: path}``."""
     root = os.path.abspath(str(root))
     sbin = os.path.join(root, "sbin")
     os.makedirs(sbin, exist_ok=True)
@@ -154,6 +165,11 @@ def install(root) -> dict:
             handle.write(SCRIPT.format(repo=_sh(REPO_ROOT), python=_sh(sys.executable), root=_sh(root), tool=tool))
         os.chmod(path, 0o755)
         paths[tool] = path
+    path = os.path.join(sbin, "blkid")
+    with open(path, "w") as handle:
+        handle.write(BLKID_SCRIPT.format(python=sys.executable, root=root))
+    os.chmod(path, 0o755)
+    paths["blkid"] = path
     return paths
 
 
@@ -1359,7 +1375,9 @@ def zpool_list(cli, args):
         cli.print(json.dumps(result, separators=(",", ":")))
         return
     if not pools:
-        cli.print("no pools available")
+        # zpool_do_list: only `argc == 0 && !cb.cb_scripted` prints this; -H prints nothing.
+        if "H" not in flags and not rest:
+            cli.print("no pools available")
         return
     rows = [[pool_prop_value(pool, c, parsable) for c in cols] for pool in pools]
     header = [LIST_HEADERS.get(c, c.upper()) for c in cols]

@@ -72,7 +72,7 @@ def test_pair_logs_in_to_each_other_from_discovery(pair, salt_loaders):
         assert "/dev/disk/by-id/" in by_id
         # Data written through the SRP disk lands in the peer's backing file.
         payload = f"metadata from {name}".encode()
-        with open(by_id, "r+b") as disk:
+        with open(host.root / by_id.lstrip("/"), "r+b") as disk:
             disk.seek(1 << 20)
             disk.write(payload)
         with open(peer.root / "dev" / "mdt0", "rb") as backing:
