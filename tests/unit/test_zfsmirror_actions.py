@@ -84,7 +84,8 @@ if "blkid" in reply:
 if "hostid" in reply:
     path = args[args.index("-o") + 1]
     value = int(args[-1], 16) if args[-1] != path else 0x0BADCAFE
-    with open(path, "wb") as handle:
+    # A host path (/etc/hostid), resolved in the emulated host's root.
+    with open(os.path.join(reply["root"], path.lstrip("/")), "wb") as handle:
         handle.write(value.to_bytes(4, sys.byteorder))
     sys.exit(0)
 if "send" in reply:
@@ -158,7 +159,7 @@ class Rig:
         """``play(zpool=[(("status",), cap(...)), ...])``: the replies, first matching prefix wins."""
         scenario = {tool: [[list(key), reply] for key, reply in rules] for tool, rules in tools.items()}
         scenario.setdefault("blkid", [[[], {"blkid": _blkid() or "/nonexistent", "root": str(self.root)}]])
-        scenario.setdefault("zgenhostid", [[[], {"hostid": True}]])
+        scenario.setdefault("zgenhostid", [[[], {"hostid": True, "root": str(self.root)}]])
         scenario.setdefault("systemctl", [[[], SILENT]])
         (self.bin / "scenario.json").write_text(json.dumps(scenario))
         (self.bin / "calls.jsonl").write_text("")
@@ -293,7 +294,7 @@ def test_create_runs_the_captured_command_with_cachefile_none_and_no_force(env):
     calls = rig.calls()
     assert calls[: len(READS_OF_CREATE)] == reads_of_create(rig)
     assert calls[len(READS_OF_CREATE) :] == [
-        ["zgenhostid", "-o", str(rig.hostid)],
+        ["zgenhostid", "-o", "/" + str(rig.hostid.relative_to(rig.root))],
         [
             "zpool",
             "create",

@@ -1,0 +1,217 @@
+"""A real salt-master and two real salt-minions, ``mds01`` and ``mds02``, on two
+emulated MDS hosts (tests/emul/rig.py's ``make_pair``: SCST and ib_srp
+emulators on one InfiniBand fabric, zpool/zfs from tests/emul/zfsemu.py).
+
+The emulators run in this pytest process (FUSE threads); the minions are
+separate processes that reach them through the mount points and the hosts'
+fake binaries. Starting the daemons costs seconds, so they are shared by the
+tests of a module; every test gets a fresh pair (``pair``) at the same paths,
+so the minions' ``mdtmirror:`` config (sysroot and binaries) stays valid.
+"""
+
+import json
+import os
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from tests.emul import zfsemu
+from tests.emul.rig import make_pair
+
+REPO = Path(__file__).resolve().parents[2]
+NAMES = ("mds01", "mds02")
+TGT = "mds0*"
+
+# The pillar of the rollout (pillar.example's shape). No init system on an
+# emulated host: the scst/srp_daemon services stay off; systemctl (snapshot
+# timers) is a fake that records its argv.
+MINE_FUNCTIONS = {
+    "mdtmirror_targets": [{"mine_function": "scst.local_targets"}],
+    "mdtmirror_srp_ports": [{"mine_function": "srp.ports"}],
+    "mdtmirror_ips": [{"mine_function": "network.ip_addrs"}],
+}
+
+
+def base_pillar():
+    return {
+        "mine_functions": MINE_FUNCTIONS,
+        "mdtmirror": {
+            "pairs": {
+                "mdt0": {
+                    "nodes": {"mds01": {"lun_path": "/dev/mdt0"}, "mds02": {"lun_path": "/dev/mdt0"}},
+                    "owner": "mds01",
+                    "pool": "mdtpool",
+                }
+            },
+            "target": {"enable_service": False, "module_options": {"ib_srpt": {"rdma_cm_port": 5555}}},
+            "initiator": {"enable_daemon": False},
+            "snapshots": {"enabled": True, "policy": {"hourly": 24, "daily": 7}, "interval": 60},
+        },
+    }
+
+
+FAKE_SYSTEMCTL = """#!{python}
+# systemctl of an emulated host: records its argv (one JSON list a line), succeeds.
+import json, sys
+with open({log!r}, "a") as handle:
+    handle.write(json.dumps(sys.argv[1:]) + "\\n")
+"""
+
+
+def build_pair(base):
+    """A fresh pair in ``base`` (emptied first): modules not loaded yet, no pool."""
+    base = Path(base)
+    if base.exists():
+        shutil.rmtree(base)
+    base.mkdir(parents=True)
+    pair = make_pair(
+        base,
+        link_layer="InfiniBand",
+        # SRP timers compressed in time (a second is 60 ms): path loss -> removed in ~2 s.
+        fabric_kwargs={"time_scale": 0.06},
+        srp_kwargs={"ib_srp_loaded": False},
+        scst_loaded=False,
+    )
+    try:
+        for host in pair.hosts.values():
+            host.mdtmirror["bin"].update(zfsemu.install(host.root))
+            log = host.root / "var" / "log" / "systemctl.jsonl"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            systemctl = host.root / "sbin" / "systemctl"
+            systemctl.write_text(FAKE_SYSTEMCTL.format(python=sys.executable, log=str(log)))
+            os.chmod(systemctl, 0o755)
+            host.mdtmirror["bin"]["systemctl"] = str(systemctl)
+            # Written into the timer units: fixed, so predictions and runs match anywhere.
+            host.mdtmirror["bin"]["salt_call"] = "/usr/bin/salt-call"
+            host.systemctl_log = log
+    except BaseException:
+        pair.stop()
+        raise
+    return pair
+
+
+def systemctl_calls(host):
+    if not host.systemctl_log.exists():
+        return []
+    return [json.loads(line) for line in host.systemctl_log.read_text().splitlines()]
+
+
+def _tree(path):
+    out = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames.sort()
+        for name in sorted(filenames):
+            full = os.path.join(dirpath, name)
+            with open(full, "rb") as handle:
+                out.append((os.path.relpath(full, path), handle.read()))
+    return out
+
+
+def host_state(host):
+    """Everything the formula may change on an emulated host, for "nothing changed" checks."""
+    root = host.root
+    rc, pools, _ = zfsemu.run(root, "zpool", ["list", "-H", "-o", "name"])
+    return {
+        "scst": host.kernel.dump(),
+        "modules": sorted(os.listdir(root / "sys" / "module")),
+        "logins": sorted(host.srp.kernel.logins),
+        "pools": (rc, pools.decode()),
+        "etc": _tree(root / "etc"),
+        "systemctl": systemctl_calls(host),
+    }
+
+
+class Rollout:
+    """The shared daemons and the pillar they serve; ``salt``/``run`` return the CLI results."""
+
+    def __init__(self, master, minions, pillar_dir, hosts_base):
+        self.master = master
+        self.minions = minions
+        self.pillar_dir = pillar_dir
+        self.hosts_base = hosts_base
+        self.salt_cli = master.salt_cli(timeout=240)
+        self.run_cli = master.salt_run_cli(timeout=480)
+
+    def salt(self, *args, tgt=TGT, **kwargs):
+        return self.salt_cli.run(*args, minion_tgt=tgt, **kwargs)
+
+    def run(self, *args, **kwargs):
+        return self.run_cli.run(*args, **kwargs)
+
+    def set_pillar(self, pillar):
+        (self.pillar_dir / "mdtmirror.sls").write_text(json.dumps(pillar, indent=1) + "\n")
+        ret = self.salt("saltutil.refresh_pillar", wait=True)
+        assert ret.returncode == 0, ret
+        got = self.salt("pillar.get", "mdtmirror:pairs")
+        assert got.returncode == 0, got
+        assert set(got.data) == set(NAMES), got.data
+        for name in NAMES:
+            assert got.data[name] == pillar["mdtmirror"].get("pairs", ""), (name, got.data[name])
+
+    def orchestrate(self, **kwargs):
+        return self.run("state.orchestrate", "mdtmirror.orch", pillar={"tgt": TGT}, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def rollout(salt_factories, tmp_path_factory):
+    """A salt-master serving the formula from the repository and two minions
+    pointed at the emulated hosts under one fixed directory."""
+    hosts_base = tmp_path_factory.mktemp("hosts")
+    pillar_dir = tmp_path_factory.mktemp("pillar")
+    (pillar_dir / "top.sls").write_text("base:\n  'mds0*':\n    - mdtmirror\n")
+    (pillar_dir / "mdtmirror.sls").write_text(json.dumps(base_pillar(), indent=1) + "\n")
+
+    # The hosts' paths (sysroot, fake binaries) depend only on hosts_base.
+    probe = build_pair(hosts_base)
+    config = {name: json.loads(json.dumps(host.mdtmirror)) for name, host in probe.hosts.items()}
+    probe.stop()
+    shutil.rmtree(hosts_base)
+
+    master = salt_factories.salt_master_daemon(
+        "mdtmirror-master",
+        overrides={
+            "file_roots": {"base": [str(REPO / "salt")]},
+            "pillar_roots": {"base": [str(pillar_dir)]},
+            "log_level_logfile": "info",
+        },
+    )
+    minions = {
+        name: master.salt_minion_daemon(
+            name,
+            overrides={
+                "mdtmirror": config[name],
+                # mine_interval stays at its default (60 min): the orchestration
+                # publishes the peers' facts itself (refresh_pillar + mine.update).
+                "log_level_logfile": "info",
+            },
+        )
+        for name in NAMES
+    }
+    with master.started():
+        with minions["mds01"].started(), minions["mds02"].started():
+            rollout = Rollout(master, minions, pillar_dir, hosts_base)
+            rollout.config = config
+            yield rollout
+
+
+@pytest.fixture
+def pair(rollout):
+    """A fresh pair at the minions' paths, the rollout pillar in place, no mine data left."""
+    pair = build_pair(rollout.hosts_base)
+    try:
+        for name, host in pair.hosts.items():
+            assert host.mdtmirror == rollout.config[name], "emulated host paths moved"
+        rollout.set_pillar(base_pillar())
+        ret = rollout.salt("mine.flush")
+        assert ret.returncode == 0, ret
+        yield pair
+    finally:
+        pair.stop()
+
+
+@pytest.fixture
+def rig(rollout, pair):
+    return types.SimpleNamespace(salt=rollout, pair=pair)
