@@ -2041,7 +2041,7 @@ def set_pool_properties(pool, properties, test=False):
 
 def _import_listing():
     """``zpool import -d <dir>``: the pools on the visible disks that are not imported here."""
-    directory = _path("import_dir")
+    directory = _unhost(_path("import_dir"))  # zpool resolves it in the host's root
     ret = _run([_bin("zpool"), "import", "-d", directory], ignore_retcode=True)
     text = _output(ret)
     pools = parse_import_list(text)

@@ -167,6 +167,29 @@ def pool_mirrored(name, local, remote, properties=None, filesystem_properties=No
     return ret
 
 
+def hostid_present(name):
+    """
+    Ensure this host has a hostid (``/etc/hostid``, made with ``zgenhostid``
+    when missing). Multihost needs a unique one on every node that may import
+    the pool, the standby included. An existing hostid is never changed.
+    """
+    ret = _ret(name)
+    try:
+        plan = __salt__["zfsmirror.ensure_hostid"](test=True)
+        if not plan["changed"]:
+            ret["comment"] = f"hostid {plan['hostid']} is set"
+            return ret
+        change = {"hostid": {"old": None, "new": plan["path"]}}
+        if __opts__["test"]:
+            ret.update(result=None, changes=change, comment=plan["comment"])
+            return ret
+        done = __salt__["zfsmirror.ensure_hostid"]()
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        return _fail(ret, exc)
+    ret.update(changes=change, comment=done["comment"])
+    return ret
+
+
 def zvol_present(name, size, properties=None):
     """
     Ensure zvol ``name`` (``pool/volume``) exists with ``size`` and

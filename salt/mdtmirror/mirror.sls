@@ -40,4 +40,10 @@ mdtmirror-pool:
     - filesystem_properties: {{ m.filesystem_properties | json }}
     - force: {{ m.force }}
 {%-   endif %}
+{%- else %}
+
+{#- The standby imports the pool on failover: multihost needs its hostid too. #}
+mdtmirror-hostid:
+  zfsmirror.hostid_present:
+    - name: "standby for pool {{ m.pool }} (owned by {{ m.owner }})"
 {%- endif %}

@@ -1,7 +1,8 @@
 {#- "modprobe scst; modprobe ib_srpt; modprobe scst_vdisk" and "modprobe
     ib_srp": once loaded, the facts peers need (target login_info, initiator
     port GIDs) exist, so they are published to the mine right away. -#}
-{%- from tpldir ~ "/map.jinja" import mdtmirror with context %}
+{%- from tpldir ~ "/map.jinja" import mdtmirror, pillar_errors with context %}
+{{ pillar_errors("modules") }}
 
 mdtmirror-scst-modules:
   scst.modules_loaded:

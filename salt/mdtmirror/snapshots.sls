@@ -27,3 +27,10 @@ mdtmirror-backup:
     - prefix: {{ s.prefix }}
     - on_calendar: {{ b.on_calendar }}
 {%- endif %}
+
+{%- if not s.enabled and not b.destination %}
+
+mdtmirror-snapshots:
+  test.succeed_without_changes:
+    - name: "snapshots and backups are disabled in the pillar (mdtmirror:snapshots:enabled, mdtmirror:backup:destination)"
+{%- endif %}

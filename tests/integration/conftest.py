@@ -24,6 +24,10 @@ from tests.emul.rig import make_pair
 REPO = Path(__file__).resolve().parents[2]
 NAMES = ("mds01", "mds02")
 TGT = "mds0*"
+LOCAL_BY_ID = {
+    "mds01": "/dev/disk/by-id/scsi-35000c500a1b2c3d4",
+    "mds02": "/dev/disk/by-id/scsi-35000c500a1b2c3d5",
+}
 
 # The pillar of the rollout (pillar.example's shape). No init system on an
 # emulated host: the scst/srp_daemon services stay off; systemctl (snapshot
@@ -87,6 +91,11 @@ def build_pair(base):
             # Written into the timer units: fixed, so predictions and runs match anywhere.
             host.mdtmirror["bin"]["salt_call"] = "/usr/bin/salt-call"
             host.systemctl_log = log
+            # udev's stable name of the local disk (what a real LUN has); the
+            # pillar gives /dev/mdt0 and zfsmirror records this link instead.
+            link = host.root / LOCAL_BY_ID[host.name].lstrip("/")
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink("../../mdt0", link)
     except BaseException:
         pair.stop()
         raise
@@ -105,6 +114,9 @@ def _tree(path):
         dirnames.sort()
         for name in sorted(filenames):
             full = os.path.join(dirpath, name)
+            if os.path.islink(full):  # host-absolute targets (/etc/systemd/...): not followed
+                out.append((os.path.relpath(full, path), "-> " + os.readlink(full)))
+                continue
             with open(full, "rb") as handle:
                 out.append((os.path.relpath(full, path), handle.read()))
     return out
@@ -145,7 +157,7 @@ class Rollout:
         (self.pillar_dir / "mdtmirror.sls").write_text(json.dumps(pillar, indent=1) + "\n")
         ret = self.salt("saltutil.refresh_pillar", wait=True)
         assert ret.returncode == 0, ret
-        got = self.salt("pillar.get", "mdtmirror:pairs")
+        got = self.salt("pillar.get", "mdtmirror:pairs", unmask=True)  # 3008 masks pillar output
         assert got.returncode == 0, got
         assert set(got.data) == set(NAMES), got.data
         for name in NAMES:
@@ -194,6 +206,10 @@ def rollout(salt_factories, tmp_path_factory):
         with minions["mds01"].started(), minions["mds02"].started():
             rollout = Rollout(master, minions, pillar_dir, hosts_base)
             rollout.config = config
+            # Formula mode: the repository's modules, not a pip-installed
+            # mdtmirror that may be older (state.apply does not sync by itself).
+            ret = rollout.salt("saltutil.sync_all")
+            assert ret.returncode == 0, ret
             yield rollout
 
 

@@ -1,10 +1,315 @@
-import json
+"""The formula rolled out by a real salt-master to two real salt-minions on
+emulated MDS hosts: ``salt-run state.orchestrate mdtmirror.orch`` on a fresh
+pair converges (each node logged in to the other's LUN, the pool a mirror of
+both on the owner only), a second run changes nothing, ``test=True`` predicts
+the real run, a bad pillar fails before anything changes, and losing the
+peer's target degrades the pool until a re-run heals it."""
+
 import time
 
+import pytest
 
-def test_explore(rig):
-    t = time.monotonic()
-    ret = rig.salt.orchestrate()
-    print("RC", ret.returncode, time.monotonic() - t)
-    with open("/tmp/itest/orch1.json", "w") as f:
-        json.dump({"data": ret.data, "stdout": ret.stdout, "stderr": ret.stderr}, f, indent=1, default=str)
+from tests.emul import zfsemu
+from tests.integration.conftest import LOCAL_BY_ID, NAMES, host_state, systemctl_calls
+
+pytestmark = pytest.mark.slow
+
+PEER = {"mds01": "mds02", "mds02": "mds01"}
+STEPS = [
+    "mdtmirror-sync",
+    "mdtmirror-modules",
+    "mdtmirror-refresh-pillar",
+    "mdtmirror-mine-update",
+    "mdtmirror-targets",
+    "mdtmirror-initiators",
+    "mdtmirror-mirror",
+    "mdtmirror-snapshots",
+]
+STAGES = ["modules", "target", "initiator", "mirror", "snapshots"]
+
+
+# --------------------------------------------------------------------------
+# reading Salt's returns
+# --------------------------------------------------------------------------
+
+
+def orch_steps(ret):
+    """``state.orchestrate``'s return as ``[(step id, step)]`` in run order."""
+    data = ret.data
+    if isinstance(data, dict) and "outputter" in data and "data" in data:
+        data = data["data"]
+    assert isinstance(data, dict) and len(data) == 1, f"orchestration did not run: {ret.stdout or ret.stderr}"
+    (states,) = data.values()
+    assert isinstance(states, dict), f"orchestration did not render: {states}"
+    return [(step["__id__"], step) for step in sorted(states.values(), key=lambda s: s["__run_num__"])]
+
+
+def step_minions(step):
+    """A salt.state step's per-minion state returns: ``{minion: {state id: state}}``."""
+    got = step["changes"].get("ret") or {}
+    if step.get("changes", {}).get("out") != "highstate":
+        return {}
+    return {minion: {s["__id__"]: s for s in states.values()} for minion, states in got.items()}
+
+
+def orch_failures(steps):
+    """What failed, step by step, with the failing minion states' comments."""
+    failed = {}
+    for sid, step in steps:
+        if step["result"] is True:
+            continue
+        states = {
+            f"{minion}:{state_id}": state["comment"]
+            for minion, per in step_minions(step).items()
+            for state_id, state in per.items()
+            if state["result"] is not True
+        }
+        empty = [minion for minion, per in step_minions(step).items() if not per]
+        if empty:
+            states["no state rendered on"] = empty
+        failed[sid] = {"comment": step["comment"], "states": states}
+    return failed
+
+
+def orch_changes(steps):
+    """``{minion: {state id: changes}}`` over the salt.state steps (changes only)."""
+    out = {name: {} for name in NAMES}
+    for _, step in steps:
+        for minion, per in step_minions(step).items():
+            for state_id, state in per.items():
+                if state["changes"]:
+                    assert state_id not in out[minion], f"{minion}:{state_id} changed in two stages"
+                    out[minion][state_id] = state["changes"]
+    return out
+
+
+def apply_states(result):
+    """``salt <tgt> state.apply`` data as ``{minion: {state id: state}}``."""
+    data = result.data
+    assert isinstance(data, dict) and set(data) == set(NAMES), result.stdout or result.stderr
+    out = {}
+    for minion, states in data.items():
+        assert isinstance(states, dict), f"{minion}: {states}"
+        out[minion] = {s["__id__"]: s for s in states.values()}
+    return out
+
+
+def changes_of(per_minion):
+    return {m: {sid: s["changes"] for sid, s in states.items() if s["changes"]} for m, states in per_minion.items()}
+
+
+def not_ok(per_minion, allowed=(True,)):
+    return {
+        f"{m}:{sid}": (s["result"], s["comment"])
+        for m, states in per_minion.items()
+        for sid, s in states.items()
+        if s["result"] not in allowed
+    }
+
+
+# --------------------------------------------------------------------------
+# reading the emulated hosts
+# --------------------------------------------------------------------------
+
+
+def zpool(host, *args):
+    rc, out, err = zfsemu.run(host.root, "zpool", list(args))
+    return rc, out.decode(), err.decode() if isinstance(err, bytes) else err
+
+
+def pools(host):
+    rc, out, err = zpool(host, "list", "-H", "-o", "name")
+    assert rc == 0, err
+    return out.split()
+
+
+def leaf_states(host, pool="mdtpool"):
+    """``{device path: state}`` of the pool's leaves, from ``zpool status -P``."""
+    rc, out, err = zpool(host, "status", "-P", pool)
+    assert rc == 0, err
+    return {line.split()[0]: line.split()[1] for line in out.splitlines() if line.strip().startswith("/dev/")}
+
+
+def logged_in_to(pair, name):
+    """``[(peer host name, Login)]``: the targets ``name``'s ib_srp is logged in to (emulated kernel)."""
+    kernel = pair.hosts[name].srp.kernel
+    with kernel.lock:
+        return [(login.peer.name if login.peer else None, login) for login in kernel.logins.values()]
+
+
+def sessions_from(pair, name, initiator):
+    """SCST sessions on ``name``'s port target opened by ``initiator`` (a port GID)."""
+    host = pair.hosts[name]
+    with host.kernel._lock:
+        tgt = host.kernel.find_target(host.target)
+        return [s for s in tgt.sessions.values() if s.initiator_name == initiator]
+
+
+def assert_mirrored(pair):
+    """Each node logged in to the other, the pool a healthy mirror on the owner only."""
+    for name in NAMES:
+        host, peer = pair.hosts[name], pair.hosts[PEER[name]]
+        logins = logged_in_to(pair, name)
+        assert [p for p, _ in logins] == [PEER[name]], f"{name} should be logged in to {PEER[name]} only"
+        rports = list((host.root / "sys" / "class" / "srp_remote_ports").iterdir())
+        assert len(rports) == 1, rports
+        assert sessions_from(pair, PEER[name], host.target), f"no SCST session of {name} on {PEER[name]}"
+        # The peer's SCST session got the LUN of its group (MDS), not the default set.
+        (session, *_) = sessions_from(pair, PEER[name], host.target)
+        assert session.acg is not None and session.acg.name == "MDS" and 0 in session.tgt_devs
+        assert peer.kernel.lun_device_for(peer.target, host.target, 0) == "/dev/mdt0"  # its backing file
+    mds01, mds02 = pair.hosts["mds01"], pair.hosts["mds02"]
+    assert pools(mds01) == ["mdtpool"]
+    assert pools(mds02) == [], "the pool must be imported on the owner only"
+    rc, out, _ = zpool(mds01, "get", "-H", "-o", "value", "multihost", "mdtpool")
+    assert out.strip() == "on"
+    rc, out, _ = zpool(mds01, "status", "mdtpool")
+    assert "state: ONLINE" in out, out
+    leaves = leaf_states(mds01)
+    assert len(leaves) == 2 and set(leaves.values()) == {"ONLINE"}, leaves
+    local = [path for path in leaves if path.startswith(LOCAL_BY_ID["mds01"])]
+    remote = [path for path in leaves if path.startswith("/dev/disk/by-id/scsi-2")]
+    assert local and remote, f"pool sides should be the local by-id LUN and the SRP disk: {leaves}"
+
+
+# --------------------------------------------------------------------------
+# 1 + 2: the rollout converges, then changes nothing
+# --------------------------------------------------------------------------
+
+
+def test_orchestrate_converges_fresh_pair_then_changes_nothing(rig):
+    """``salt-run state.orchestrate mdtmirror.orch`` on a fresh pair: every
+    step succeeds, each node is logged in to the other's LUN, the pool is a
+    healthy mirror on the owner only, the snapshot timers are installed; a
+    second run changes nothing; the standby is ready to take over."""
+    pair, salt = rig.pair, rig.salt
+    before = {name: host_state(host) for name, host in pair.hosts.items()}
+    assert before["mds01"]["modules"] == [] == before["mds02"]["modules"], "modules should not be loaded yet"
+
+    ret = salt.orchestrate()
+    steps = orch_steps(ret)
+    assert orch_failures(steps) == {}
+    assert ret.returncode == 0
+    ran = [sid for sid, _ in steps]
+    assert [sid for sid in ran if sid in STEPS] == STEPS, ran  # in this order (other steps may be added)
+    changes = orch_changes(steps)
+    for name in NAMES:
+        assert {
+            "mdtmirror-scst-modules",
+            "mdtmirror-srp-module",
+            "mdtmirror-scst-device",
+            "mdtmirror-scst-group",
+            "mdtmirror-scst-lun",
+            "mdtmirror-scst-target",
+            "mdtmirror-scst-config",
+            "mdtmirror-srp-login",
+            "mdtmirror-srp-persistent",
+            "mdtmirror-snapshots",
+        } <= set(changes[name]), (name, sorted(changes[name]))
+    assert "mdtmirror-pool" in changes["mds01"] and "mdtmirror-pool" not in changes["mds02"]
+    # The group names the peer's port GID, learnt from the mine (never typed).
+    group = changes["mds01"]["mdtmirror-scst-group"]
+    assert any(key.endswith(":initiator:" + pair.hosts["mds02"].target) for key in group), group
+
+    assert_mirrored(pair)
+    for host in pair.hosts.values():
+        unit = host.root / "etc/systemd/system/mdtmirror-snapshot-mdtpool.timer"
+        assert unit.is_file()
+        assert ["daemon-reload"] in systemctl_calls(host)
+        assert ["restart", "mdtmirror-snapshot-mdtpool.timer"] in systemctl_calls(host)
+
+    # 2: converged -- a second orchestration changes nothing anywhere.
+    after_first = {name: host_state(host) for name, host in pair.hosts.items()}
+    ret = salt.orchestrate()
+    steps = orch_steps(ret)
+    assert orch_failures(steps) == {}
+    assert orch_changes(steps) == {name: {} for name in NAMES}
+    assert {name: host_state(host) for name, host in pair.hosts.items()} == after_first
+    assert_mirrored(pair)
+
+    # The non-owner is ready for a failover: a hostid of its own (a multihost
+    # pool cannot be imported without one), the pool seen on the disks (its
+    # SRP login to the owner's LUN), an import refused only because the owner
+    # has the pool.
+    hostids = {name: salt.salt("zfsmirror.hostid", tgt=name).data for name in NAMES}
+    assert all(hostids.values()) and hostids["mds01"] != hostids["mds02"], f"hostids after the rollout: {hostids}"
+    ret = salt.salt("zfsmirror.import_pool", "mdtpool", tgt="mds02", test=True)
+    assert ret.returncode != 0
+    assert "multihost sees it active" in str(ret.data), ret.data
+
+
+# --------------------------------------------------------------------------
+# 3: test=True predicts the real run
+# --------------------------------------------------------------------------
+
+
+def _modules_stage_and_mine(salt):
+    """What the orchestration does before the target stage: sync, load, publish."""
+    for args in (("saltutil.sync_all",), ("state.apply", "mdtmirror.modules")):
+        ret = salt.salt(*args)
+        assert ret.returncode == 0, ret
+    for fun in ("saltutil.refresh_pillar", "mine.update"):
+        assert salt.salt(fun).returncode == 0
+
+
+def _two_pairs(p):
+    p["mdtmirror"]["pairs"]["mdt1"] = {
+        "nodes": {"mds02": {"lun_path": "/dev/mdt1"}, "mds03": {"lun_path": "/dev/mdt1"}},
+        "owner": "mds03",
+        "pool": "mdtpool1",
+    }
+    return r"mds02 is a node of two pairs: mdtmirror:pairs:mdt0 and mdtmirror:pairs:mdt1"
+
+
+def _no_lun_path(p):
+    p["mdtmirror"]["pairs"]["mdt0"]["nodes"]["mds02"] = {}
+    return r"mdtmirror:\S*lun_path"
+
+
+def _three_nodes(p):
+    p["mdtmirror"]["pairs"]["mdt0"]["nodes"]["mds03"] = {"lun_path": "/dev/mdt0"}
+    return r"mdtmirror:pairs:mdt0:nodes must name exactly two minions, not 3"
+
+
+def test_peer_target_loss_degrades_and_rerun_heals(rig):
+    """After the rollout, the peer's target goes away (``enabled`` 0): the SRP
+    path is lost, ZFS marks the remote side on I/O, zfsmirror.health says the
+    pool is degraded. The target comes back; the orchestration run again logs
+    in again and heals the pool -- and changes nothing else."""
+    pair, salt = rig.pair, rig.salt
+    assert orch_failures(orch_steps(salt.orchestrate())) == {}
+    assert_mirrored(pair)
+    mds01, mds02 = pair.hosts["mds01"], pair.hosts["mds02"]
+
+    # The remote port's timers as in the pathloss capture (seconds are 60 ms here).
+    ((_, login),) = logged_in_to(pair, "mds01")
+    rport_dir = mds01.root / "sys/class/srp_remote_ports" / login.rport
+    for attr, value in (("fast_io_fail_tmo", "5"), ("dev_loss_tmo", "30"), ("reconnect_delay", "3")):
+        (rport_dir / attr).write_text(value + "\n")
+    enabled = mds02.root / "sys/kernel/scst_tgt/targets/ib_srpt" / mds02.target / "enabled"
+    enabled.write_text("0\n")
+    deadline = time.monotonic() + 15
+    while logged_in_to(pair, "mds01") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert logged_in_to(pair, "mds01") == [], "mds01's remote port should be gone after dev_loss_tmo"
+    # ZFS notices on I/O.
+    assert zpool(mds01, "scrub", "mdtpool")[0] == 0
+    health = salt.salt("zfsmirror.health", "mdtpool", tgt="mds01", local=[LOCAL_BY_ID["mds01"]])
+    assert health.returncode == 0, health
+    assert health.data["state"] == "DEGRADED" and health.data["redundant"] is False, health.data
+    leaves = leaf_states(mds01)
+    assert leaves[LOCAL_BY_ID["mds01"] + "-part1"] == "ONLINE", leaves
+    assert sorted(leaves.values()) in (["ONLINE", "REMOVED"], ["ONLINE", "UNAVAIL"]), leaves
+
+    # The peer's target returns; the orchestration run again logs in and heals.
+    enabled.write_text("1\n")
+    ret = salt.orchestrate()
+    steps = orch_steps(ret)
+    assert orch_failures(steps) == {}
+    changes = orch_changes(steps)
+    assert set(changes["mds01"]) == {"mdtmirror-srp-login", "mdtmirror-pool"}, changes
+    assert changes["mds02"] == {}, changes
+    deadline = time.monotonic() + 15
+    while "state: ONLINE" not in zpool(mds01, "status", "mdtpool")[1] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert_mirrored(pair)

@@ -145,7 +145,7 @@ class Rig:
             if tool != "zstream":  # absent unless a test installs it
                 (self.bin / tool).symlink_to("fake")
         self.hostid = self.root / "etc" / "hostid"
-        self.import_dir = str(self.root / "dev" / "disk" / "by-id")
+        self.import_dir = "/dev/disk/by-id"  # a host path: zpool resolves it in the host's root
         self.config = {
             "sysroot": str(self.root),
             "zpool_output": zpool_output,
