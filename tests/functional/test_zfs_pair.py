@@ -77,7 +77,9 @@ def test_pool_mirror_degrade_heal_snapshots_backup(pair, salt_loaders, tmp_path,
     mds01, mds02 = pair.hosts["mds01"], pair.hosts["mds02"]
     ld = loaders["mds01"]
 
-    # Only the owner renders a pool state.
+    # Only the owner renders a pool state; the standby only gets its hostid (multihost needs it for a failover).
+    standby = ok(loaders["mds02"].modules.state.sls("mdtmirror.mirror", pillar=pillar(pair, "mds02")))
+    assert set(standby) == {"mdtmirror-hostid"}
     assert ok(loaders["mds02"].modules.state.sls("mdtmirror.mirror", pillar=pillar(pair, "mds02"))) == {}
 
     predicted = ok(ld.modules.state.sls("mdtmirror.mirror", pillar=pillar(pair, "mds01"), test=True))
