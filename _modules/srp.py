@@ -909,7 +909,8 @@ def login(target, port=None, test=False, **options):
     deadline = time.monotonic() + float(_config("mdtmirror:srp_login_wait", 10))
     while True:
         entry = _find_login(spec, port_entry)
-        if entry or time.monotonic() >= deadline:
+        # The SCSI host and its remote port appear one after the other.
+        if (entry and entry.get("remote_port")) or time.monotonic() >= deadline:
             break
         time.sleep(0.2)
     if not entry:
