@@ -12,6 +12,10 @@ SUDO=""
 
 need_apt=""
 command -v fusermount3 >/dev/null || need_apt="fuse3"
+# blkid and mkfs.ext4: the disk-in-use tests probe real signatures; without
+# them those tests would skip, so CI installs them rather than skip.
+[ -x /usr/sbin/mkfs.ext4 ] || command -v mkfs.ext4 >/dev/null || need_apt="$need_apt e2fsprogs"
+[ -x /usr/sbin/blkid ] || command -v blkid >/dev/null || need_apt="$need_apt util-linux"
 if [ -n "$need_apt" ]; then
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
