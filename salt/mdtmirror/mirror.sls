@@ -18,7 +18,10 @@
 
 {%- if not m.owner %}
 mdtmirror-pillar-invalid-owner:
-  test.fail_without_changes:
+  test.configurable_test_state:
+    - changes: false
+    - result: false
+    - allow_test_mode_failure: true
     - comment: "pillar key mdtmirror:mirror:owner is missing: the minion id that owns pool {{ m.pool }}"
     - failhard: true
     - order: 1

@@ -11,13 +11,22 @@ mdtmirror-sync:
     - tgt: {{ tgt | json }}
     - tgt_type: {{ tgt_type }}
 
+{#- Every node's pillar is checked before any node changes anything. #}
+mdtmirror-validate:
+  salt.state:
+    - tgt: {{ tgt | json }}
+    - tgt_type: {{ tgt_type }}
+    - sls: mdtmirror.validate
+    - require:
+      - salt: mdtmirror-sync
+
 mdtmirror-modules:
   salt.state:
     - tgt: {{ tgt | json }}
     - tgt_type: {{ tgt_type }}
     - sls: mdtmirror.modules
     - require:
-      - salt: mdtmirror-sync
+      - salt: mdtmirror-validate
 
 {#- Peers' facts (target login_info, initiator GIDs, addresses) exist now:
     publish them. Pillar-defined mine functions need the pillar refresh first. #}

@@ -2,7 +2,8 @@
     a snapshot/prune timer, and a backup timer when a destination is set.
     Installed on both nodes: each job skips itself where the pool is not
     imported, so it follows the pool through a failover. -#}
-{%- from tpldir ~ "/map.jinja" import mdtmirror with context %}
+{%- from tpldir ~ "/map.jinja" import mdtmirror, pillar_errors with context %}
+{{ pillar_errors("snapshots") }}
 {%- set s = mdtmirror.snapshots %}
 {%- set b = mdtmirror.backup %}
 {%- set dataset = s.dataset or mdtmirror.mirror.pool %}

@@ -28,14 +28,17 @@ include:
 {%-   endif %}
 {%- endif %}
 
-{%- if not lun_path %}
-mdtmirror-pillar-invalid:
-  test.fail_without_changes:
-    - comment: "pillar key mdtmirror:node:lun_path is missing: the local block device to export"
-    - failhard: true
-    - order: 1
-{%- endif %}
+{%- if node.get("zvol") %}
+{#- No hardware RAID LUN: a zvol of a local pool backs the export. #}
+mdtmirror-zvol:
+  zfsmirror.zvol_present:
+    - name: {{ node.zvol.name }}
+    - size: {{ node.zvol.size | string | json }}
+    - properties: {{ (node.zvol.get("properties") or {}) | json }}
+    - require_in:
+      - scst: mdtmirror-scst-device
 
+{%- endif %}
 {#- "scstadmin -open_dev MDT1 -handler vdisk_blockio -attributes filename=..." #}
 mdtmirror-scst-device:
   scst.device_present:
@@ -51,7 +54,10 @@ mdtmirror-scst-device:
     that need it), while the modules still load and publish this node's. #}
 {%- if peer_facts_missing %}
 mdtmirror-scst-group:
-  test.fail_without_changes:
+  test.configurable_test_state:
+    - changes: false
+    - result: false
+    - allow_test_mode_failure: true
     - comment: >-
         peer {{ mdtmirror.peer }} has not published {{ mine.missing | join(', ') }} in the Salt mine yet
         (apply mdtmirror.modules there, then mine.update; mdtmirror.orch does both)

@@ -1242,7 +1242,34 @@ class SrpKernel:
         }
 
     def _block_links(self, prefix: str) -> dict:
-        return {name: Link("%s%s/block/%s" % (prefix, path, name)) for _, path, _, name in self._scsi_devices() if name}
+        scsi = self._scsi_devices()
+        links = {name: Link("%s%s/block/%s" % (prefix, path, name)) for _, path, _, name in scsi if name}
+        for name in self._other_block_devices(set(links)):
+            links[name] = Link("%svirtual/block/%s" % (prefix, name))
+        return links
+
+    def _other_block_devices(self, scsi: set) -> list:
+        """The host's block devices that are no SCSI disk of ours (its local
+        LUN, zvols): regular files directly under ROOT/dev (host.py's rule).
+        Listed under /sys/devices/virtual/block, as loop and zd devices are."""
+        try:
+            entries = list(os.scandir(self.dev))
+        except FileNotFoundError:
+            return []
+        return sorted(e.name for e in entries if e.is_file(follow_symlinks=False) and e.name not in scsi)
+
+    def _virtual_block_fn(self, name: str):
+        def size() -> str:
+            try:
+                return "%d\n" % (os.stat(self.dev / name).st_size // 512)
+            except FileNotFoundError:
+                return "0\n"
+
+        return lambda: {
+            "size": Attr(0o444, size),
+            "ro": Attr(0o444, lambda: "0\n"),
+            "uevent": Attr(0o644, lambda: "DEVNAME=%s\nDEVTYPE=disk\n" % name, lambda buf: None),
+        }
 
     def _block_children(self) -> dict:
         return self._block_links("../devices/")
@@ -1257,6 +1284,12 @@ class SrpKernel:
             virtual["infiniband_srp"] = Dir(
                 lambda: {"srp-%s-%d" % (p.hca, p.port): Dir(self._srp_port_fn(p)) for p in self.fh.ports}
             )
+        virtual["block"] = Dir(
+            lambda: {
+                name: Dir(self._virtual_block_fn(name))
+                for name in self._other_block_devices({name for *_, name in self._scsi_devices() if name})
+            }
+        )
         c["virtual"] = Dir(virtual)
         c["platform"] = Dir(lambda: {"host%d" % n: Dir(self._login_host_fn(t)) for n, t in self.logins.items()})
         tree: dict = {}

@@ -196,7 +196,10 @@ def test_rdma_cm_and_ib_cm_attributes(tmp_path):
             "10.0.0.1",
         ]
         # two disks (one per login) on the same LUN: sda, sdb
-        assert sorted(os.listdir(a.root / "sys/block")) == ["sda", "sdb", "sr0"]  # sr0: the local CD-ROM
+        # sr0: the local CD-ROM; mdt0: the host's own LUN (a virtual block device)
+        assert sorted(os.listdir(a.root / "sys/block")) == ["mdt0", "sda", "sdb", "sr0"]
+        assert os.readlink(a.root / "sys/class/block/mdt0") == "../../devices/virtual/block/mdt0"
+        assert int((a.root / "sys/class/block/mdt0/size").read_text()) * 512 == os.path.getsize(a.root / "dev/mdt0")
         assert os.readlink(a.root / "dev/sda") == os.readlink(a.root / "dev/sdb") == str(b.root / "dev/mdt0")
     finally:
         pair.stop()

@@ -167,6 +167,13 @@ class Rollout:
         return self.run("state.orchestrate", "mdtmirror.orch", pillar={"tgt": TGT}, **kwargs)
 
 
+@pytest.fixture(scope="session")
+def salt_factories_config(tmp_path_factory):
+    """The daemons' directories in pytest's temporary tree, not ``$TMPDIR/<id>_<n>``
+    (saltfactories' default, left behind after every run). Kept short: unix socket paths."""
+    return {"root_dir": tmp_path_factory.mktemp("sf")}
+
+
 @pytest.fixture(scope="module")
 def rollout(salt_factories, tmp_path_factory):
     """A salt-master serving the formula from the repository and two minions

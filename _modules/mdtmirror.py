@@ -1,0 +1,359 @@
+"""
+The mdtmirror formula's settings: one pillar (many pairs, for a fleet) turned
+into what one node does, and every problem of that pillar found before any
+state changes anything.
+
+``salt/mdtmirror/map.jinja`` calls :py:func:`settings` with the formula's
+``defaults.yaml``; each stage renders one failing state per entry of
+``errors`` (``mdtmirror.validate`` runs them on every node first). The rules
+live here, not in Jinja, so that they are pure and tested on their own
+(:py:func:`resolve`), and every message names the pillar key it is about.
+
+Two checks look at the host (under ``mdtmirror:sysroot``), because only the
+node itself can answer them: that its ``lun_path`` is a block device (the
+kernel lists it in ``/sys/class/block``), and that the LUN number is not
+already another device's in the SCST group.
+"""
+
+import copy
+import os
+import re
+
+import salt.utils.yaml
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+try:  # Salt >= 3008
+    import salt.utils.secret  # noqa: F401
+
+    MASKED_PILLAR = True
+except ImportError:
+    MASKED_PILLAR = False
+
+__virtualname__ = "mdtmirror"
+
+__all__ = ["settings", "errors"]
+
+# The sections a pair may override, and the keys whose values are free-form
+# mappings (module options, attributes, ...): their contents are not checked
+# against the defaults.
+SECTIONS = ("target", "initiator", "mirror", "snapshots", "backup")
+FREE_FORM = {
+    ("target", "module_options"),
+    ("target", "attributes"),
+    ("initiator", "module_options"),
+    ("initiator", "match"),
+    ("initiator", "target"),
+    ("initiator", "login_options"),
+    ("mirror", "properties"),
+    ("mirror", "filesystem_properties"),
+    ("snapshots", "policy"),
+}
+# Keys of mdtmirror: besides the sections: the pairs, this node's own facts,
+# and the modules' configuration (sysroot, paths, bin, zpool_output).
+TOP_KEYS = {"pairs", "node", "peer_address", "sysroot", "paths", "bin", "zpool_output", "eagain_timeout"}
+NODE_KEYS = {"lun_path", "zvol", "initiators", "hca", "port"}
+ZVOL_KEYS = {"name", "size", "properties"}
+PAIR_KEYS = {"nodes", "owner", "pool", *SECTIONS}
+DEFAULTS_URL = "salt://mdtmirror/defaults.yaml"
+PERIODS = ("frequently", "hourly", "daily", "weekly", "monthly", "yearly")
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+_POOL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:\-]{0,254}$")
+_DATASET_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:\-]*(/[A-Za-z0-9_.:\-]+)+$")
+_SIZE_RE = re.compile(r"^[0-9]+(\.[0-9]+)?[KMGTP]?$")
+
+
+def __virtual__():
+    return __virtualname__
+
+
+# --------------------------------------------------------------------------
+# pure: pillar -> this node's settings and the pillar's problems
+# --------------------------------------------------------------------------
+
+
+def _merge(base, over):
+    """``over`` merged into a copy of ``base``, mappings recursively (Salt's "recurse")."""
+    out = copy.deepcopy(base)
+    for key, value in (over or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _unknown_keys(where, got, known, errors):
+    for key in sorted(set(got) - set(known), key=str):
+        errors.append(f"pillar key {where}:{key} is unknown (known: {', '.join(sorted(known))})")
+
+
+def _check_sections(where, sections, defaults, errors):
+    """Unknown keys and wrong types of the sections in ``sections`` (the top level or a pair)."""
+    for section in SECTIONS:
+        value = sections.get(section)
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            errors.append(f"pillar key {where}:{section} must be a mapping, not {value!r}")
+            continue
+        _unknown_keys(f"{where}:{section}", value, defaults[section], errors)
+        for key, sub in value.items():
+            if (section, key) in FREE_FORM and sub is not None and not isinstance(sub, dict):
+                errors.append(f"pillar key {where}:{section}:{key} must be a mapping, not {sub!r}")
+
+
+def _check_node(where, node, errors, need_lun=True):
+    if not isinstance(node, dict):
+        errors.append(f"pillar key {where} must be a mapping of node facts (lun_path, ...), not {node!r}")
+        return
+    _unknown_keys(where, node, NODE_KEYS, errors)
+    zvol = node.get("zvol")
+    if zvol is not None:
+        if not isinstance(zvol, dict):
+            errors.append(f"pillar key {where}:zvol must be a mapping (name, size, properties), not {zvol!r}")
+        else:
+            _unknown_keys(f"{where}:zvol", zvol, ZVOL_KEYS, errors)
+            if not isinstance(zvol.get("name"), str) or not _DATASET_RE.match(zvol["name"]):
+                errors.append(f"pillar key {where}:zvol:name must be pool/volume, not {zvol.get('name')!r}")
+            if not _SIZE_RE.match(str(zvol.get("size", ""))):
+                errors.append(f"pillar key {where}:zvol:size must be a size like 100G, not {zvol.get('size')!r}")
+        if node.get("lun_path"):
+            errors.append(f"pillar keys {where}:lun_path and {where}:zvol exclude each other: give one local LUN")
+        return
+    path = node.get("lun_path")
+    if not path:
+        if need_lun:
+            errors.append(f"pillar key {where}:lun_path is missing: the local block device to export (or give zvol)")
+    elif not isinstance(path, str) or not path.startswith("/dev/") or re.search(r"[\s,]", path):
+        errors.append(f"pillar key {where}:lun_path must be a /dev path without blanks or commas, not {path!r}")
+
+
+def _check_values(cfg, errors):
+    """The merged settings' values (after defaults, pair sections and node facts)."""
+    t, m, s, b = cfg["target"], cfg["mirror"], cfg["snapshots"], cfg["backup"]
+    for key in ("device", "group", "handler", "driver"):
+        if not isinstance(t.get(key), str) or not _NAME_RE.match(t[key]):
+            errors.append(
+                f"pillar key mdtmirror:target:{key} must be a name of letters, digits, _.:- (not {t.get(key)!r})"
+            )
+    lun = t.get("lun")
+    if isinstance(lun, bool) or not isinstance(lun, int) or not 0 <= lun <= 16383:
+        errors.append(f"pillar key mdtmirror:target:lun must be a LUN number 0..16383, not {lun!r}")
+    if t.get("backend") != "scst":
+        errors.append(f"pillar key mdtmirror:target:backend must be scst, not {t.get('backend')!r}")
+    if not isinstance(m.get("pool"), str) or not _POOL_RE.match(m["pool"]):
+        errors.append(f"pillar key mdtmirror:mirror:pool must be a pool name (a letter first), not {m.get('pool')!r}")
+    for section, key in (("target", "allow_wildcard"), ("target", "enable_service"), ("initiator", "discover"),
+                         ("initiator", "persist"), ("initiator", "enable_daemon"), ("mirror", "force"),
+                         ("snapshots", "enabled")):  # fmt: skip
+        if not isinstance(cfg[section].get(key), bool):
+            errors.append(f"pillar key mdtmirror:{section}:{key} must be true or false, not {cfg[section].get(key)!r}")
+    policy = s.get("policy") or {}
+    for period, keep in policy.items():
+        if period not in PERIODS:
+            errors.append(f"pillar key mdtmirror:snapshots:policy:{period} is unknown (periods: {', '.join(PERIODS)})")
+        elif isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+            errors.append(f"pillar key mdtmirror:snapshots:policy:{period} must be a count >= 0, not {keep!r}")
+    interval = s.get("interval")
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+        errors.append(f"pillar key mdtmirror:snapshots:interval must be minutes >= 1, not {interval!r}")
+    destination = b.get("destination")
+    if destination is not None and not (
+        isinstance(destination, str) and (destination.startswith("file:/") or destination.startswith("ssh:"))
+    ):
+        errors.append(
+            f"pillar key mdtmirror:backup:destination must be file:/dir or ssh:[user@]host:dataset, not {destination!r}"
+        )
+
+
+def resolve(defaults, pillar, minion_id):
+    """
+    This node's settings from the formula's ``defaults`` (the ``mdtmirror``
+    mapping of defaults.yaml) and the pillar's ``mdtmirror`` mapping: defaults
+    <- pillar <- the sections of the pair ``minion_id`` is a node of <- its
+    node entry. Returns the merged mapping plus ``pair`` (its name or None),
+    ``peer`` (the other node's id or None), ``node`` (this node's facts) and
+    ``errors`` (one sentence per problem, each naming its pillar key).
+    Pure: no host is looked at.
+    """
+    errors = []
+    if pillar is None:
+        pillar = {}
+    if not isinstance(pillar, dict):
+        return dict(
+            _merge(defaults, {}), pair=None, peer=None, node={}, errors=["pillar key mdtmirror must be a mapping"]
+        )
+    _unknown_keys("mdtmirror", pillar, set(SECTIONS) | TOP_KEYS, errors)
+    _check_sections("mdtmirror", pillar, defaults, errors)
+    top = {key: value for key, value in pillar.items() if not (key in SECTIONS and not isinstance(value, dict))}
+    cfg = _merge(defaults, top)
+
+    pairs = pillar.get("pairs") or {}
+    if not isinstance(pairs, dict):
+        errors.append(f"pillar key mdtmirror:pairs must be a mapping of pair names, not {pairs!r}")
+        pairs = {}
+    mine = []  # (name, pair) of the pairs this minion is a node of
+    for name, pair in pairs.items():
+        where = f"mdtmirror:pairs:{name}"
+        if not isinstance(pair, dict):
+            errors.append(f"pillar key {where} must be a mapping (nodes, owner, pool, sections), not {pair!r}")
+            continue
+        nodes = pair.get("nodes")
+        if not isinstance(nodes, dict):
+            errors.append(f"pillar key {where}:nodes must map the pair's two minion ids to their facts, not {nodes!r}")
+            continue
+        if minion_id in nodes:
+            mine.append((name, pair))
+    if len(mine) > 1:
+        names = " and ".join(f"mdtmirror:pairs:{name}" for name, _ in mine)
+        errors.append(f"minion {minion_id} is a node of two pairs: {names}")
+
+    if not mine:
+        cfg.update(pair=None, peer=None, node=cfg.get("node") or {})
+        _check_node("mdtmirror:node", cfg["node"], errors)
+    else:
+        name, pair = mine[0]
+        where = f"mdtmirror:pairs:{name}"
+        _unknown_keys(where, pair, PAIR_KEYS, errors)
+        _check_sections(where, pair, defaults, errors)
+        cfg = _merge(cfg, {key: pair[key] for key in SECTIONS if isinstance(pair.get(key), dict)})
+        nodes = pair["nodes"]
+        if len(nodes) != 2:
+            errors.append(f"pillar key {where}:nodes must name exactly two minions, not {len(nodes)}")
+        node = nodes[minion_id] if nodes[minion_id] is not None else {}
+        # The node's facts: its entry in the pair over the per-minion mdtmirror:node.
+        _check_node(f"{where}:nodes:{minion_id}", node if isinstance(node, dict) else node, errors, need_lun=False)
+        merged_node = _merge(cfg.get("node") or {}, node if isinstance(node, dict) else {})
+        if isinstance(node, dict) and not merged_node.get("lun_path") and not merged_node.get("zvol"):
+            errors.append(
+                f"pillar key {where}:nodes:{minion_id}:lun_path is missing: the local block device to export "
+                "(or give zvol)"
+            )
+        peers = [peer for peer in nodes if peer != minion_id]
+        cfg.update(pair=name, peer=peers[0] if len(peers) == 1 else None, node=merged_node)
+        for key in ("pool", "owner"):
+            if key in pair:
+                cfg["mirror"][key] = pair[key]
+        owner = cfg["mirror"].get("owner")
+        if owner is None:
+            errors.append(f"pillar key {where}:owner is missing: the minion id that creates and imports the pool")
+        elif owner not in nodes:
+            errors.append(f"pillar key {where}:owner is {owner!r}, not one of the pair's nodes ({', '.join(nodes)})")
+    _check_values(cfg, errors)
+    cfg["errors"] = errors
+    return cfg
+
+
+# --------------------------------------------------------------------------
+# host checks (only this node can answer them)
+# --------------------------------------------------------------------------
+
+
+def _config(key, default=None):
+    return __salt__["config.get"](key, default)
+
+
+def _pillar(key):
+    """A pillar value as written (Salt >= 3008 masks pillar values unless asked not to)."""
+    if MASKED_PILLAR:
+        return __salt__["pillar.get"](key, None, unmask=True)
+    return __salt__["pillar.get"](key, None)
+
+
+def _host(path):
+    sysroot = _config("mdtmirror:sysroot", "/") or "/"
+    return os.path.join(sysroot, path.lstrip("/"))
+
+
+def _block_device_problem(path):
+    """Why ``path`` (a host path) is not a block device, or None: the kernel
+    lists every block device in ``/sys/class/block`` under its /dev name, so
+    the path must resolve to ``/dev/<name>`` with that entry."""
+    real = _host(path)
+    if not os.path.exists(real):
+        return "does not exist"
+    sysroot = os.path.realpath(_host("/"))
+    resolved = os.path.realpath(real)
+    if os.path.isdir(resolved):
+        return "is a directory"
+    relative = os.path.relpath(resolved, sysroot)
+    parent, name = os.path.split(relative)
+    if parent != "dev" or not os.path.exists(_host(f"/sys/class/block/{name}")):
+        return f"resolves to /{relative}, which is not a block device (not in /sys/class/block)"
+    return None
+
+
+def _lun_problem(cfg):
+    """The configured LUN number already maps another device in this node's SCST group."""
+    t, node = cfg["target"], cfg["node"]
+    if t.get("backend") != "scst" or not __salt__["scst.is_loaded"]():
+        return None
+    try:
+        target = __salt__["scst.port_target"](hca=node.get("hca"), port=node.get("port"), driver=t["driver"])
+        groups = __salt__["scst.list_groups"](target, driver=t["driver"])
+    except (CommandExecutionError, SaltInvocationError):
+        return None  # no port target yet: nothing to collide with
+    group = groups.get(t["group"]) if isinstance(groups, dict) else None
+    if not group:
+        return None
+    device = ((group.get("luns") or {}).get(t["lun"]) or {}).get("device")
+    if device is not None and device != t["device"]:
+        return (
+            f"pillar key mdtmirror:target:lun: LUN {t['lun']} of group {t['group']} on target {target} is "
+            f"already device {device}, not {t['device']}"
+        )
+    return None
+
+
+def _formula_defaults():
+    """The formula's defaults.yaml, from the master (for the CLI; map.jinja passes them)."""
+    text = __salt__["cp.get_file_str"](DEFAULTS_URL)
+    if not text:
+        raise CommandExecutionError(f"cannot read {DEFAULTS_URL}: is the mdtmirror formula in the master's file_roots?")
+    return salt.utils.yaml.safe_load(text)["mdtmirror"]
+
+
+def settings(defaults=None):
+    """
+    This minion's mdtmirror settings (see :py:func:`resolve`; ``defaults``:
+    the formula's, read from the master when not given), with the host
+    checks added to ``errors``: the local LUN is a block device, its LUN
+    number is free in the SCST group (or already ours).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'mds01' mdtmirror.settings
+    """
+    if defaults is None:
+        defaults = _formula_defaults()
+    cfg = resolve(defaults, _pillar("mdtmirror"), __grains__["id"])
+    errors = cfg["errors"]
+    node = cfg.get("node") or {}
+    path = node.get("lun_path") if isinstance(node, dict) else None
+    if isinstance(path, str) and path.startswith("/dev/") and not node.get("zvol"):
+        problem = _block_device_problem(path)
+        if problem:
+            key = f"mdtmirror:pairs:{cfg['pair']}:nodes:{__grains__['id']}" if cfg["pair"] else "mdtmirror:node"
+            errors.append(f"pillar key {key}:lun_path: {path} {problem}")
+    if not errors:
+        problem = _lun_problem(cfg)
+        if problem:
+            errors.append(problem)
+    return cfg
+
+
+def errors(defaults=None):
+    """
+    The problems of this minion's mdtmirror pillar, one sentence each naming
+    its key (empty: the formula may run).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*mds*' mdtmirror.errors
+    """
+    return settings(defaults)["errors"]
