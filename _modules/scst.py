@@ -53,6 +53,7 @@ __all__ = [
     "validate_name",
     "validate_initiator",
     "validate_lun",
+    "initiator_by_id",
     "open_dev",
     "close_dev",
     "set_dev_attr",
@@ -824,6 +825,54 @@ def validate_device(name, handler, filename=None, allow_nv_cache=False, **attrib
         # Nothing to check the handler against yet (test=True on a fresh host).
         return values, {}
     return split_create_attrs(_handler_params(handler), values)
+
+
+def crc32c(crc, data):
+    """Linux's ``crc32c()``: raw CRC32C (Castagnoli), no pre/post inversion."""
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc & 0xFFFFFFFF
+
+
+def default_t10_dev_id(name, setup_id=0):
+    """The ``t10_dev_id`` SCST gives device ``name``: ``"%llx-%s"`` of
+    ``setup_id << 32 | crc32c(0, name with its NUL)`` and the name, cut to 25
+    characters (scst_vdisk; ``80130d8a-MDT1`` in the captured tree)."""
+    number = (int(setup_id) << 32) | crc32c(0, name.encode("latin-1") + b"\0")
+    return f"{number:x}-{name}"[:25]
+
+
+def initiator_by_id(name, attributes=None, setup_id=0):
+    """
+    The ``/dev/disk/by-id`` path an initiator's udev gives device ``name``
+    exported by this SCST, from its identifiers (``attributes``: the ones the
+    device is or will be created with; ``setup_id``: SCST's, 0 unless set).
+    udev's scsi_id names a disk by the best designator of VPD page 0x83:
+    ``scsi-3<NAA>`` when ``naa_id`` is set, else ``scsi-2<EUI-64>``; SCST with
+    no ``eui64_id`` exports the first eight bytes of ``t10_dev_id`` as the
+    EUI-64 (``80130d8a-MDT1`` -> ``scsi-23830313330643861``). Known before the
+    device exists, so a pool over the peer's LUN can be planned before the
+    SRP login that makes the disk appear.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.initiator_by_id MDT0
+        salt '*' scst.initiator_by_id MDT0 attributes='{t10_dev_id: mdt0-mds01}'
+    """
+    _check_name("device", name)
+    attributes = attributes or {}
+    naa = str(attributes.get("naa_id") or "").lower().removeprefix("0x")
+    if naa:
+        return f"/dev/disk/by-id/scsi-3{naa}"
+    eui = str(attributes.get("eui64_id") or "").lower().removeprefix("0x")
+    if not eui:
+        t10 = str(attributes.get("t10_dev_id") or default_t10_dev_id(name, setup_id))
+        eui = (t10.encode("latin-1") + b"\0" * 8)[:8].hex()
+    return f"/dev/disk/by-id/scsi-2{eui}"
 
 
 def validate_name(kind, name):

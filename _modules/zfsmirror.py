@@ -2059,7 +2059,9 @@ def _listing_words(entry):
     return ", ".join(words)
 
 
-def create(pool, local, remote, properties=None, filesystem_properties=None, force=False, test=False):
+def create(
+    pool, local, remote, properties=None, filesystem_properties=None, force=False, test=False, remote_pending=False
+):
     """
     Create the MDT pool as a two-way mirror of the local LUN and the peer's
     LUN seen over SRP: ``zpool create -o multihost=on -o cachefile=none
@@ -2081,8 +2083,11 @@ def create(pool, local, remote, properties=None, filesystem_properties=None, for
     ``properties`` are pool properties (``ashift: 12``); ``multihost`` and
     ``cachefile`` are always on/none and may not be set otherwise.
     ``filesystem_properties`` go to the root dataset (``canmount: off``).
-    With ``test=True`` only reading commands run. Returns ``{"changed",
-    "test", "pool", "devices", "forced", "changes", "commands", "warnings"}``.
+    With ``test=True`` only reading commands run; with ``remote_pending=True``
+    too, a ``remote`` disk that is not there yet (its SRP login is a pending
+    change of the same run) is planned by its expected name instead of
+    refused. Returns ``{"changed", "test", "pool", "devices", "forced",
+    "changes", "commands", "warnings"}``.
 
     CLI Example:
 
@@ -2105,17 +2110,33 @@ def create(pool, local, remote, properties=None, filesystem_properties=None, for
             f"a pool named {pool} is already on the disks in {directory} ({_listing_words(listing[pool])}): "
             "import it (zfsmirror.import_pool) instead of creating another"
         )
-    devices, warnings, forced = [], [], []
+    devices, warnings, forced, pending = [], [], [], []
     for side, path in (("local", local), ("remote", remote)):
         device, warning = stable_path(path)
         if warning:
             warnings.append(warning)
         if not _device_present(device):
-            raise CommandExecutionError(f"{side} disk {device} does not exist")
+            if side == "remote" and remote_pending and test:
+                # A plan only: the disk appears with an SRP login that is itself pending.
+                pending.append(device)
+                warnings.append(
+                    f"remote disk {device} is not there yet (the SRP login that brings it is pending): "
+                    "whether it is in use is checked when the pool is created"
+                )
+            elif side == "remote" and remote_pending:
+                raise CommandExecutionError(
+                    f"remote disk {device} does not exist: no SRP login brought it (log in to the peer first), "
+                    "or udev named the peer's LUN otherwise than its SCST identifiers say (scst.initiator_by_id): "
+                    "then give the remote path (mdtmirror:mirror:remote)"
+                )
+            else:
+                raise CommandExecutionError(f"{side} disk {device} does not exist")
         devices.append(device)
-    if os.path.realpath(_host(devices[0])) == os.path.realpath(_host(devices[1])):
+    if not pending and os.path.realpath(_host(devices[0])) == os.path.realpath(_host(devices[1])):
         raise SaltInvocationError(f"local and remote are the same disk ({devices[0]}, {devices[1]})")
     for side, device in zip(("local", "remote"), devices):
+        if device in pending:
+            continue
         usage = disk_in_use(device)
         if usage["in_use"]:
             why = "; ".join(usage["reasons"])

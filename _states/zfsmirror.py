@@ -88,7 +88,7 @@ def _health_words(name, health):
     return f"pool {name} is not redundant: " + ("; ".join(health.get("problems") or []) or "unknown reason")
 
 
-def pool_mirrored(name, local, remote, properties=None, filesystem_properties=None, force=False):
+def pool_mirrored(name, local, remote, properties=None, filesystem_properties=None, force=False, remote_pending=False):
     """
     Ensure pool ``name`` is imported here as a mirror of the ``local`` LUN and
     the ``remote`` one (the peer's, over SRP), both best given as
@@ -105,7 +105,9 @@ def pool_mirrored(name, local, remote, properties=None, filesystem_properties=No
       is not there makes the state fail, naming it. A running resilver is
       reported, not waited for.
 
-    A healthy, matching pool gives no changes.
+    A healthy, matching pool gives no changes. ``remote_pending``: the
+    remote disk comes with an SRP login made earlier in the same run, so
+    under ``test=True`` it may be missing still (see ``zfsmirror.create``).
     """
     ret = _ret(name)
     test = __opts__["test"]
@@ -113,7 +115,7 @@ def pool_mirrored(name, local, remote, properties=None, filesystem_properties=No
         pools = __salt__["zfsmirror.list_pools"]()
         if name not in pools:
             kwargs = dict(properties=properties, filesystem_properties=filesystem_properties, force=force)
-            plan = __salt__["zfsmirror.create"](name, local, remote, test=True, **kwargs)
+            plan = __salt__["zfsmirror.create"](name, local, remote, test=True, remote_pending=remote_pending, **kwargs)
             notes = plan["warnings"]
             if test:
                 ret.update(
@@ -122,7 +124,9 @@ def pool_mirrored(name, local, remote, properties=None, filesystem_properties=No
                     comment="\n".join([f"Would create pool {name}: mirror of {' and '.join(plan['devices'])}", *notes]),
                 )
                 return ret
-            done = __salt__["zfsmirror.create"](name, local, remote, test=False, **kwargs)
+            done = __salt__["zfsmirror.create"](
+                name, local, remote, test=False, remote_pending=remote_pending, **kwargs
+            )
             ret["changes"] = done["changes"]
             health = __salt__["zfsmirror.heal"](name, local, remote, test=True)
             ret["comment"] = "\n".join([f"Created pool {name}: {_health_words(name, health)}", *notes])

@@ -82,3 +82,26 @@ def salt_bin(name):
     """Path of a Salt console script of the running interpreter's environment."""
     cand = os.path.join(os.path.dirname(sys.executable), name)
     return cand if os.path.exists(cand) else shutil.which(name)
+
+
+def host_tool(name):
+    """Path of a host tool (PATH, then /usr/sbin and /sbin), or None."""
+    for cand in (shutil.which(name), f"/usr/sbin/{name}", f"/sbin/{name}"):
+        if cand and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "needs_tool(*names): host tools the test runs; a missing one fails the test (scripts/setup.sh installs them)",
+    )
+
+
+def pytest_runtest_setup(item):
+    # Never a skip: a tier that silently stops running would read as passing.
+    for mark in item.iter_markers("needs_tool"):
+        missing = [name for name in mark.args if host_tool(name) is None]
+        if missing:
+            pytest.fail(f"needs {', '.join(missing)}, not installed here (scripts/setup.sh installs it)", pytrace=False)

@@ -7,20 +7,21 @@
 include:
   - mdtmirror.modules
 
-{#- Which target port: given; else the peer's, from the mine: over RoCE
-    (no subnet manager, no discovery) by its address and login_info; over
-    InfiniBand discovered with srp_daemon and matched by its ioc_guid. #}
+{#- Which target port: given; else discovered with srp_daemon when the pillar
+    narrows discovery (match); else the peer's, from the mine: the login_info
+    its ib_srpt target publishes, over InfiniBand as it is, over RoCE (no
+    subnet manager) with its RDMA/CM address; else discovered. #}
 {%- set target = i.target %}
 {%- set match = i.match %}
-{%- if not target and mdtmirror.peer and peer_facts.mdtmirror_targets %}
+{%- if not target and not match and mdtmirror.peer and peer_facts.mdtmirror_targets %}
 {%-   set peer_target = (peer_facts.mdtmirror_targets | selectattr("enabled") | list or peer_facts.mdtmirror_targets) | first %}
 {%-   set info = peer_target.login_info %}
 {%-   if peer_target.get("link_layer") == "Ethernet" and peer_facts.mdtmirror_ips %}
 {%-     set cm_port = mdtmirror.target.module_options.get("ib_srpt", {}).get("rdma_cm_port", 5555) %}
 {%-     set address = mdtmirror.get("peer_address") or peer_facts.mdtmirror_ips[0] %}
 {%-     set target = {"id_ext": info.tid_ext, "ioc_guid": info.ioc_guid, "dest": address ~ ":" ~ cm_port} %}
-{%-   elif info.ioc_guid %}
-{%-     set match = salt["slsutil.merge"]({"ioc_guid": info.ioc_guid}, match or {}) %}
+{%-   elif info.get("dgid") %}
+{%-     set target = {"id_ext": info.tid_ext, "ioc_guid": info.ioc_guid, "dgid": info.dgid, "pkey": info.pkey, "service_id": info.service_id} %}
 {%-   endif %}
 {%- endif %}
 

@@ -5,6 +5,7 @@
 {{ pillar_errors("mirror") }}
 {%- set local = m.local or mdtmirror.get("node", {}).get("lun_path") %}
 {%- set remote = m.remote %}
+{%- set remote_pending = false %}
 {%- if not remote %}
 {#-   The peer's LUN is what this node's SRP login yields (mdtmirror.initiator). #}
 {%-   set logins = salt["srp.list_logins"]() %}
@@ -13,6 +14,13 @@
 {%-     if disks and disks[0].by_id %}
 {%-       set remote = disks[0].by_id[0] %}
 {%-     endif %}
+{%-   endif %}
+{%-   if not remote and m.owner == grains["id"] and mdtmirror.peer and m.pool not in salt["zfsmirror.list_pools"]() %}
+{#-     No login yet (a first run, or test=True): the name udev will give the
+        peer's LUN follows from its SCST identifiers, so the pool can be
+        planned now and created once the login of this same run brought it. #}
+{%-     set remote = salt["scst.initiator_by_id"](mdtmirror.target.device, mdtmirror.target.attributes) %}
+{%-     set remote_pending = true %}
 {%-   endif %}
 {%- endif %}
 
@@ -28,7 +36,10 @@ mdtmirror-pillar-invalid-owner:
 {%- elif m.owner == grains["id"] %}
 {%-   if not local or not remote %}
 mdtmirror-mirror-disks-unknown:
-  test.fail_without_changes:
+  test.configurable_test_state:
+    - changes: false
+    - result: false
+    - allow_test_mode_failure: true
     - comment: >-
         cannot build pool {{ m.pool }}: local LUN {{ local or "unknown (set mdtmirror:node:lun_path)" }},
         peer LUN {{ remote or "not visible: no single SRP login with a by-id disk (apply mdtmirror.initiator first)" }}
@@ -42,6 +53,7 @@ mdtmirror-pool:
     - properties: {{ m.properties | json }}
     - filesystem_properties: {{ m.filesystem_properties | json }}
     - force: {{ m.force }}
+    - remote_pending: {{ remote_pending }}
 {%-   endif %}
 {%- else %}
 

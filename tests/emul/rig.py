@@ -93,6 +93,11 @@ def make_host(base, name="mds01", lun_mib=64, scst_loaded=True, **host_kwargs):
     ]
     host = HostConfig(root=str(root), ports=ports, **host_kwargs)
     host.write_sysfs_class(str(root))
+    # The kernel lists the local LUN among its block devices (the SRP sysfs
+    # mount, when attached, serves /sys/class with the same entry).
+    block = root / "sys" / "class" / "block" / "mdt0"
+    block.mkdir(parents=True)
+    (block / "size").write_text("%d\n" % ((lun_mib << 20) // 512))
     modprobe = root / "sbin" / "modprobe"
     modprobe.parent.mkdir()
     modprobe.write_text(FAKE_MODPROBE.format(python=sys.executable, root=str(root)))

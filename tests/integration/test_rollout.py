@@ -253,11 +253,6 @@ def _modules_stage_and_mine(salt):
         assert salt.salt(fun).returncode == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (issue 5): test=True of the whole formula on a fresh pair cannot predict the SRP login "
-    "(discovery needs the peer's target enabled) nor the pool (the remote disk appears with the login)",
-)
 def test_test_mode_predicts_the_real_run(rig):
     """On a fresh pair (modules loaded, facts in the mine), ``state.apply
     mdtmirror test=True`` on both nodes changes nothing and predicts the

@@ -1,5 +1,7 @@
 """Pure parsing/rendering functions of the scst module, on real SCST texts."""
 
+import re
+
 import pytest
 
 from tests.captures import parse_tree, scst_capture
@@ -108,3 +110,21 @@ def test_render_config_quotes_and_read_only_luns():
     assert "\t\tt10_vend_id A\\#B" in text
     assert "\t\tenabled 0" in text
     assert "\t\t\tLUN 0 M {\n\t\t\t\tread_only 1\n\t\t\t}" in text
+
+
+def test_initiator_by_id_is_the_name_udev_gave_the_captured_lun():
+    """The captured SCST named device MDT1 ``80130d8a-MDT1`` (setup_id 0), and
+    the initiator's udev linked its disk as ``scsi-23830313330643861``."""
+    tree = _tree("tree-1-configured.txt")
+    t10, _ = scst.parse_attr(tree["devices/MDT1/t10_dev_id"])
+    assert scst.default_t10_dev_id("MDT1") == t10 == "80130d8a-MDT1"
+    login = scst_capture("login.txt").read_text()
+    (link,) = re.findall(r" (scsi-2[0-9a-f]+) -> \.\./\.\./sda$", login, re.M)
+    assert scst.initiator_by_id("MDT1") == "/dev/disk/by-id/" + link
+    # Another name, another id; identifiers given in the pillar win.
+    assert scst.initiator_by_id("MDT0") != scst.initiator_by_id("MDT1")
+    assert scst.initiator_by_id("MDT1", {"t10_dev_id": "mdt0-mds01"}) == "/dev/disk/by-id/scsi-2" + b"mdt0-mds".hex()
+    assert scst.initiator_by_id("MDT1", {"eui64_id": "0x0011223344556677"}) == "/dev/disk/by-id/scsi-20011223344556677"
+    assert scst.initiator_by_id("MDT1", {"naa_id": "6001405abcdef012"}) == "/dev/disk/by-id/scsi-36001405abcdef012"
+    with pytest.raises(Exception, match="invalid device name"):
+        scst.initiator_by_id("MDT 1")

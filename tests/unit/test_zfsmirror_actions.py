@@ -117,7 +117,7 @@ def _blkid():
     return None
 
 
-needs_blkid = pytest.mark.skipif(_blkid() is None, reason="blkid (util-linux) not installed")
+needs_blkid = pytest.mark.needs_tool("blkid")
 
 
 def cap(*rels):
@@ -338,7 +338,7 @@ def test_create_uses_the_by_id_name_of_a_plain_device(env):
 
 
 @needs_blkid
-@pytest.mark.skipif(shutil.which("mkfs.ext4") is None and not os.path.exists("/usr/sbin/mkfs.ext4"), reason="no mkfs")
+@pytest.mark.needs_tool("mkfs.ext4", "blkid")
 def test_create_refuses_a_disk_in_use_unless_forced(env):
     rig, zfsmirror = env
     mkfs = shutil.which("mkfs.ext4") or "/usr/sbin/mkfs.ext4"
@@ -395,6 +395,25 @@ def test_create_refuses_a_member_of_an_active_pool_even_forced(env):
         "Refusing to create pool mdtpool"
     )
     assert not [c for c in rig.calls("zpool") if c[0] == "create" and c[1] != "-n"]
+
+
+@needs_blkid
+def test_create_plans_a_remote_disk_its_pending_login_brings(env):
+    """test=True with remote_pending: the peer's disk is not there yet (the
+    SRP login is a pending change of the same run): planned by its name, its
+    in-use checks left to the real run; without test=True it must exist."""
+    rig, zfsmirror = env
+    fresh_host(rig)
+    remote = "/dev/disk/by-id/scsi-23830313330643861"
+    plan = zfsmirror.create("mdtpool", "/dev/loop0", remote, test=True, remote_pending=True)
+    assert rig.calls() == reads_of_create(rig)[:4]  # list, import scan, the local disk's two checks only
+    assert plan["changes"]["mdtpool"]["new"]["mirror"] == ["/dev/loop0", remote]
+    assert plan["warnings"][-1].startswith(f"remote disk {remote} is not there yet (the SRP login")
+    with pytest.raises(CommandExecutionError, match=f"remote disk {remote} does not exist: no SRP login brought it"):
+        zfsmirror.create("mdtpool", "/dev/loop0", remote, remote_pending=True)
+    with pytest.raises(CommandExecutionError, match=f"^remote disk {remote} does not exist$"):
+        zfsmirror.create("mdtpool", "/dev/loop0", remote, test=True)
+    assert not rig.hostid.exists()
 
 
 def test_create_refuses_a_pool_that_exists(env):

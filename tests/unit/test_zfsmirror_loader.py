@@ -149,7 +149,7 @@ def test_status_rejects_bad_names_before_running(env):
 # disk_in_use: real blkid on real images, zpool create -n replayed
 # --------------------------------------------------------------------------
 
-needs_blkid = pytest.mark.skipif(_blkid() is None, reason="blkid (util-linux) not installed")
+needs_blkid = pytest.mark.needs_tool("blkid")
 
 
 @pytest.fixture
@@ -177,7 +177,7 @@ def test_disk_in_use_free_disk(env, blank):
 
 
 @needs_blkid
-@pytest.mark.skipif(shutil.which("mkfs.ext4") is None and not os.path.exists("/usr/sbin/mkfs.ext4"), reason="no mkfs")
+@pytest.mark.needs_tool("mkfs.ext4", "blkid")
 def test_disk_in_use_filesystem(env, blank):
     zfsmirror, fake, _ = env
     mkfs = shutil.which("mkfs.ext4") or "/usr/sbin/mkfs.ext4"

@@ -7,7 +7,6 @@ replay static captures, so "after" is shown by replaying the capture of the
 pool in its new state (e.g. the captured healthy mirror after the create).
 """
 
-import os
 import shutil
 import subprocess
 
@@ -159,7 +158,7 @@ def test_pool_mirrored_fails_while_the_peer_lun_is_missing(env):
 
 
 @needs_blkid
-@pytest.mark.skipif(shutil.which("mkfs.ext4") is None and not os.path.exists("/usr/sbin/mkfs.ext4"), reason="no mkfs")
+@pytest.mark.needs_tool("mkfs.ext4", "blkid")
 def test_pool_mirrored_refuses_a_used_disk_in_both_modes(env):
     rig, states = env
     mkfs = shutil.which("mkfs.ext4") or "/usr/sbin/mkfs.ext4"
