@@ -44,6 +44,7 @@ FREE_FORM = {
     ("initiator", "match"),
     ("initiator", "target"),
     ("initiator", "login_options"),
+    ("initiator", "login_retry"),
     ("mirror", "properties"),
     ("mirror", "filesystem_properties"),
     ("snapshots", "policy"),

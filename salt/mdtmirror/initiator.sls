@@ -36,6 +36,8 @@ mdtmirror-srp-login:
     - match: {{ match | json }}
 {%- endif %}
     - options: {{ i.login_options | json }}
+    {#- The peer may enable its target seconds later (both nodes applying at once). #}
+    - retry: {{ i.login_retry | json }}
     - require:
       - srp: mdtmirror-srp-module
 

@@ -413,3 +413,28 @@ def test_peer_target_loss_degrades_and_rerun_heals(rig):
     while "state: ONLINE" not in zpool(mds01, "status", "mdtpool")[1] and time.monotonic() < deadline:
         time.sleep(0.2)
     assert_mirrored(pair)
+
+
+# --------------------------------------------------------------------------
+# 6: without the orchestration, state.apply on both nodes converges in two runs
+# --------------------------------------------------------------------------
+
+
+def test_plain_state_apply_twice_converges(rig):
+    """``salt 'mds0*' state.apply mdtmirror`` on a fresh pair, twice: the
+    first run loads the modules and publishes this node's facts (the peer's
+    are not in the mine yet, said by name); the second builds everything; a
+    third changes nothing."""
+    pair, salt = rig.pair, rig.salt
+    first = apply_states(salt.salt("state.apply", "mdtmirror"))
+    for name in NAMES:
+        assert "mdtmirror-scst-modules" in changes_of(first)[name], changes_of(first)[name]
+    failed = not_ok(first)
+    assert any("has not published" in comment for _, comment in failed.values()), failed
+    second = apply_states(salt.salt("state.apply", "mdtmirror"))
+    assert not_ok(second) == {}
+    assert_mirrored(pair)
+    after = {name: host_state(host) for name, host in pair.hosts.items()}
+    third = apply_states(salt.salt("state.apply", "mdtmirror"))
+    assert not_ok(third) == {} and changes_of(third) == {name: {} for name in NAMES}
+    assert {name: host_state(host) for name, host in pair.hosts.items()} == after

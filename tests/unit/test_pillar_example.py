@@ -16,6 +16,7 @@ def key_paths(data, prefix=""):
             "attributes",
             "match",
             "login_options",
+            "login_retry",
             "properties",
             "filesystem_properties",
             "policy",
