@@ -604,7 +604,8 @@ def discover(port=None):
         names = ", ".join(p["name"] for p in chosen)
         detail = f" ({'; '.join(problems)})" if problems else ""
         raise CommandExecutionError(
-            f"srp_daemon found no SRP target through {names}{detail}. Discovery needs an InfiniBand subnet "
+            f"srp_daemon found no SRP target through {names}{detail}. A target port shows only once its target "
+            "is enabled (SCST: the peer's mdtmirror.target has run), and discovery needs an InfiniBand subnet "
             "manager; on RoCE/iWARP there is none: log in with the target's id_ext, ioc_guid and dest=<ip>:<port>"
         )
     return found

@@ -476,6 +476,9 @@ def test_discover_finding_nothing_explains_roce(srp, host, bin_dir):
     script(bin_dir / "srp_daemon", "exit 0\n")
     with pytest.raises(CommandExecutionError, match=r"found no SRP target through srp-rxe0-1.*RoCE.*dest=<ip>:<port>"):
         srp.discover()
+    # The first cause on a pair being rolled out: the peer has not enabled its target yet.
+    with pytest.raises(CommandExecutionError, match=r"shows only once its target is enabled"):
+        srp.discover()
 
 
 def test_discover_without_umad_or_binary(srp, host, bin_dir):
