@@ -51,11 +51,22 @@ FREE_FORM = {
 }
 # Keys of mdtmirror: besides the sections: the pairs, this node's own facts,
 # and the modules' configuration (sysroot, paths, bin, zpool_output).
-TOP_KEYS = {"pairs", "node", "peer_address", "sysroot", "paths", "bin", "zpool_output", "eagain_timeout"}
+TOP_KEYS = {
+    "manage_packages",
+    "pairs",
+    "node",
+    "peer_address",
+    "sysroot",
+    "paths",
+    "bin",
+    "zpool_output",
+    "eagain_timeout",
+}
 NODE_KEYS = {"lun_path", "zvol", "initiators", "hca", "port"}
 ZVOL_KEYS = {"name", "size", "properties"}
 PAIR_KEYS = {"nodes", "owner", "pool", *SECTIONS}
 DEFAULTS_URL = "salt://mdtmirror/defaults.yaml"
+OSFAMILYMAP_URL = "salt://mdtmirror/osfamilymap.yaml"
 PERIODS = ("frequently", "hourly", "daily", "weekly", "monthly", "yearly")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
@@ -145,6 +156,12 @@ def _check_values(cfg, errors):
         errors.append(f"pillar key mdtmirror:target:backend must be scst, not {t.get('backend')!r}")
     if not isinstance(m.get("pool"), str) or not _POOL_RE.match(m["pool"]):
         errors.append(f"pillar key mdtmirror:mirror:pool must be a pool name (a letter first), not {m.get('pool')!r}")
+    if not isinstance(cfg.get("manage_packages"), bool):
+        errors.append(f"pillar key mdtmirror:manage_packages must be true or false, not {cfg.get('manage_packages')!r}")
+    for section in ("initiator", "mirror"):
+        packages = cfg[section].get("packages")
+        if not isinstance(packages, list) or not all(isinstance(p, str) and p for p in packages):
+            errors.append(f"pillar key mdtmirror:{section}:packages must be a list of package names, not {packages!r}")
     for section, key in (("target", "allow_wildcard"), ("target", "enable_service"), ("initiator", "discover"),
                          ("initiator", "persist"), ("initiator", "enable_daemon"), ("mirror", "force"),
                          ("snapshots", "enabled")):  # fmt: skip
@@ -308,11 +325,14 @@ def _lun_problem(cfg):
 
 
 def _formula_defaults():
-    """The formula's defaults.yaml, from the master (for the CLI; map.jinja passes them)."""
+    """The formula's defaults.yaml with this OS family's osfamilymap.yaml
+    entry, from the master (for the CLI; map.jinja passes them)."""
     text = __salt__["cp.get_file_str"](DEFAULTS_URL)
     if not text:
         raise CommandExecutionError(f"cannot read {DEFAULTS_URL}: is the mdtmirror formula in the master's file_roots?")
-    return salt.utils.yaml.safe_load(text)["mdtmirror"]
+    defaults = salt.utils.yaml.safe_load(text)["mdtmirror"]
+    families = salt.utils.yaml.safe_load(__salt__["cp.get_file_str"](OSFAMILYMAP_URL) or "") or {}
+    return _merge(defaults, families.get(__grains__.get("os_family")) or {})
 
 
 def settings(defaults=None):

@@ -3,6 +3,16 @@
     port GIDs) exist, so they are published to the mine right away. -#}
 {%- from tpldir ~ "/map.jinja" import mdtmirror, pillar_errors with context %}
 {{ pillar_errors("modules") }}
+{%- set packages = mdtmirror.initiator.packages + mdtmirror.mirror.packages %}
+{%- if mdtmirror.manage_packages and packages %}
+
+mdtmirror-packages:
+  pkg.installed:
+    - pkgs: {{ packages | json }}
+    - require_in:
+      - scst: mdtmirror-scst-modules
+      - srp: mdtmirror-srp-module
+{%- endif %}
 
 mdtmirror-scst-modules:
   scst.modules_loaded:

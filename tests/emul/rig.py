@@ -144,6 +144,9 @@ def make_pair(base, names=("mds01", "mds02"), link_layer="Ethernet", fabric_kwar
             host.ip = PORT_GIDS[name][1]
             host.srp = srpfs.attach_srp(host, fabric, ips=[host.ip], **(srp_kwargs or {}))
             host.mdtmirror["bin"]["srp_daemon"] = str(host.srp.srp_daemon)
+            # The emulator plays udev (its by-id links come udev_delay after the
+            # disk): the machine's real udevadm has nothing to settle here.
+            host.mdtmirror["bin"]["udevadm"] = ""
     except BaseException:
         _stop_hosts(hosts)
         raise

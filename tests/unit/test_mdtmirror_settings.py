@@ -187,3 +187,21 @@ def test_lun_path_must_be_a_block_device(salt_loaders, tmp_path, lun_path, probl
         assert errors == []
     else:
         assert errors == [f"pillar key mdtmirror:pairs:fs1-mdt0:nodes:mds01:lun_path: {lun_path} {problem}"]
+
+
+def test_os_family_defaults_come_before_the_pillar(salt_loaders, tmp_path):
+    """osfamilymap.yaml's entry for this minion's OS family (Debian here)
+    is merged over defaults.yaml; the pillar still wins."""
+    root = _host(tmp_path / "host", {"mdt0": "disk"})
+    pillar = {"mdtmirror": example()}
+    pillar["mdtmirror"]["pairs"]["fs1-mdt0"]["nodes"]["mds01"]["lun_path"] = "/dev/mdt0"
+    pillar["mdtmirror"]["mirror"] = {"packages": ["zfs-custom"]}
+    loaders = salt_loaders(mdtmirror={"sysroot": str(root)}, pillar=pillar, minion_id="mds01")
+    families = yaml.safe_load((REPO / "salt/mdtmirror/osfamilymap.yaml").read_text())
+    family = loaders.grains["os_family"]
+    assert family in families, f"this machine's OS family {family} has no osfamilymap.yaml entry"
+    cfg = loaders.modules.mdtmirror.settings()
+    assert cfg["errors"] == []
+    assert cfg["initiator"]["packages"] == families[family]["initiator"]["packages"]
+    assert cfg["mirror"]["packages"] == ["zfs-custom"]
+    assert cfg["manage_packages"] is False
