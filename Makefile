@@ -1,5 +1,5 @@
 # The two commands that matter (see README.md).
-.PHONY: setup test demo
+.PHONY: setup test demo bench
 
 setup:
 	scripts/setup.sh
@@ -9,3 +9,6 @@ test:
 
 demo:
 	scripts/demo.sh
+
+bench:
+	scripts/setup.sh && .venv/bin/python -m bench
