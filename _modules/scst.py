@@ -27,6 +27,7 @@ import errno
 import logging
 import os
 import re
+import stat
 import time
 
 from salt.exceptions import CommandExecutionError, SaltInvocationError
@@ -405,11 +406,21 @@ def parse_create_params(mgmt_help):
 def _read_attrs(path, skip=()):
     """Read every readable regular file of a sysfs dir: ``({attr: value}, [key attrs], {attr: writable})``."""
     values, keys, writable = {}, [], {}
-    for name in _listdir(path):
-        full = os.path.join(path, name)
-        if name in skip or name == "mgmt" or os.path.islink(full) or os.path.isdir(full):
+    try:
+        entries = list(os.scandir(path))
+    except (FileNotFoundError, NotADirectoryError):
+        entries = []
+    for entry in sorted(entries, key=lambda e: e.name):
+        name, full = entry.name, entry.path
+        if name in skip or name == "mgmt":
             continue
-        mode = os.stat(full).st_mode
+        try:
+            st = entry.stat(follow_symlinks=False)  # one lstat: links and dirs are not attributes
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        mode = st.st_mode
         writable[name] = bool(mode & 0o200)
         if not mode & 0o444:
             continue  # write-only triggers (sync, resync_size)
@@ -440,8 +451,8 @@ def parse_export_link(link):
     return {"driver": driver, "target": target, "group": group, "lun": int(rest[-1])}
 
 
-def _device_info(name):
-    path = _p("devices", name)
+def _device_info(name, root=None):
+    path = os.path.join(root or _root(), "devices", name)
     handler_link = os.path.join(path, "handler")
     handler = os.path.basename(os.readlink(handler_link)) if os.path.islink(handler_link) else None
     values, keys, writable = _read_attrs(path)
@@ -479,14 +490,15 @@ def list_devices(name=None):
         salt '*' scst.list_devices
         salt '*' scst.list_devices MDT1
     """
-    names = [name] if name else _subdirs(_p("devices"))
+    root = _root()  # once: config and the version file are not re-read per device
+    names = [name] if name else _subdirs(os.path.join(root, "devices"))
     result = {}
     for dev in names:
-        if not os.path.isdir(_p("devices", dev)):
+        if not os.path.isdir(os.path.join(root, "devices", dev)):
             if name:
                 raise CommandExecutionError(f"SCST device {dev!r} does not exist")
             continue
-        result[dev] = _device_info(dev)
+        result[dev] = _device_info(dev, root)
     return result
 
 

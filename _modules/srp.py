@@ -1097,8 +1097,9 @@ def disks(login, timeout=30):
 
     Waits up to ``timeout`` seconds for udev: until every disk of the host has
     a block device and a ``/dev/disk/by-id`` link (runs ``udevadm settle``
-    first when ``mdtmirror:bin:udevadm`` is found). Returns what is there
-    when the time is up: a disk udev gave no by-id name has ``by_id: []``.
+    first when ``mdtmirror:bin:udevadm`` is found and a disk is not complete
+    yet: a no-op apply starts no process here). Returns what is there when
+    the time is up: a disk udev gave no by-id name has ``by_id: []``.
 
     CLI Example:
 
@@ -1111,6 +1112,9 @@ def disks(login, timeout=30):
     if not os.path.isdir(os.path.join(_path("scsi_host"), host)):
         raise CommandExecutionError(f"SCSI host {host} does not exist (logged out, or dev_loss_tmo expired?)")
     timeout = float(timeout)
+    snapshot = _disk_snapshot(host)
+    if _complete(snapshot):
+        return [d for d in snapshot if d["dev"]]
     udevadm = _config("mdtmirror:bin:udevadm", "udevadm")
     if timeout > 0 and udevadm and shutil.which(udevadm):
         ret = __salt__["cmd.run_all"]([udevadm, "settle", f"--timeout={int(timeout)}"], python_shell=False)

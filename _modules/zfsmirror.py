@@ -1310,7 +1310,11 @@ def _use_json(output):
     if output not in ("auto", "json", "text"):
         raise SaltInvocationError(f"invalid output {output!r}: use auto, json or text")
     if output == "auto":
-        return version()["json"]
+        # One `zpool version` per minion process: the tools do not change
+        # format under a running minion (an upgrade restarts it anyway).
+        if "zfsmirror.json" not in __context__:
+            __context__["zfsmirror.json"] = version()["json"]
+        return __context__["zfsmirror.json"]
     return output == "json"
 
 
@@ -2005,7 +2009,9 @@ def set_pool_properties(pool, properties, test=False):
     """
     Give an imported pool these property values (``zpool set``, one call per
     property that differs; ``multihost`` may only be turned on, ``cachefile``
-    only set to ``none``). Returns ``{"changed", "test", "changes", "commands"}``.
+    only set to ``none``). Returns ``{"changed", "test", "changes", "commands",
+    "current"}`` (``current``: the properties read before, as
+    :py:func:`pool_properties` gives them).
 
     CLI Example:
 
@@ -2031,7 +2037,7 @@ def set_pool_properties(pool, properties, test=False):
         if not _same_value(have, text):
             steps.append((f"{pool}:{key}", {"old": have, "new": text}, [_bin("zpool"), "set", f"{key}={text}", pool]))
     changes, commands = _apply(steps, test)
-    return {"changed": bool(steps), "test": bool(test), "changes": changes, "commands": commands}
+    return {"changed": bool(steps), "test": bool(test), "changes": changes, "commands": commands, "current": current}
 
 
 # --------------------------------------------------------------------------

@@ -133,7 +133,10 @@ def pool_mirrored(name, local, remote, properties=None, filesystem_properties=No
             return ret
 
         notes = []
-        current = __salt__["zfsmirror.pool_properties"](name)
+        wanted = dict(properties or {})
+        wanted["multihost"] = "on"
+        props = __salt__["zfsmirror.set_pool_properties"](name, wanted, test=True)
+        current = props["current"]  # one `zpool get` for the plan and the notes
         if (current.get("cachefile") or {}).get("value") is None:
             notes.append(
                 f"pool {name} is in the default cache file: zfs-import-cache.service imports it at boot; "
@@ -141,9 +144,6 @@ def pool_mirrored(name, local, remote, properties=None, filesystem_properties=No
             )
         if not __salt__["zfsmirror.hostid_present"]():
             notes.append("this host has no /etc/hostid: the next boot's hostid will differ (zgenhostid)")
-        wanted = dict(properties or {})
-        wanted["multihost"] = "on"
-        props = __salt__["zfsmirror.set_pool_properties"](name, wanted, test=True)
         healing = __salt__["zfsmirror.heal"](name, local, remote, test=True)
         changes = dict(props["changes"])
         changes.update(healing["changes"])
