@@ -241,7 +241,9 @@ def resolve(defaults, pillar, minion_id):
             errors.append(f"pillar key {where}:nodes must name exactly two minions, not {len(nodes)}")
         node = nodes[minion_id] if nodes[minion_id] is not None else {}
         # The node's facts: its entry in the pair over the per-minion mdtmirror:node.
-        _check_node(f"{where}:nodes:{minion_id}", node if isinstance(node, dict) else node, errors, need_lun=False)
+        _check_node(f"{where}:nodes:{minion_id}", node, errors, need_lun=False)
+        if pillar.get("node") is not None:
+            _check_node("mdtmirror:node", pillar["node"], errors, need_lun=False)
         merged_node = _merge(cfg.get("node") or {}, node if isinstance(node, dict) else {})
         if isinstance(node, dict) and not merged_node.get("lun_path") and not merged_node.get("zvol"):
             errors.append(

@@ -117,6 +117,7 @@ def test_node_named_in_two_pairs():
         (lambda p: p["backup"].update(destination="/backup"), "mdtmirror:backup:destination"),
         (lambda p: p["initiator"].update(match="0002c903"), "mdtmirror:initiator:match"),
         (lambda p: p["pairs"]["fs1-mdt0"].update(mirorr={"force": True}), "mdtmirror:pairs:fs1-mdt0:mirorr"),
+        (lambda p: p.update(node={"initiator": ["10.0.0.2"]}), "mdtmirror:node:initiator"),
         (
             lambda p: p["pairs"]["fs1-mdt0"].update(target={"modules": ["scst"], "grup": "X"}),
             "mdtmirror:pairs:fs1-mdt0:target:grup",
