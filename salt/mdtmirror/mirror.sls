@@ -26,21 +26,15 @@
 
 {%- if not m.owner %}
 mdtmirror-pillar-invalid-owner:
-  test.configurable_test_state:
-    - changes: false
-    - result: false
-    - allow_test_mode_failure: true
-    - comment: "pillar key mdtmirror:mirror:owner is missing: the minion id that owns pool {{ m.pool }}"
+  mdtmirror.problem:
+    - name: "pillar key mdtmirror:mirror:owner is missing: the minion id that owns pool {{ m.pool }}"
     - failhard: true
     - order: 1
 {%- elif m.owner == grains["id"] %}
 {%-   if not local or not remote %}
 mdtmirror-mirror-disks-unknown:
-  test.configurable_test_state:
-    - changes: false
-    - result: false
-    - allow_test_mode_failure: true
-    - comment: >-
+  mdtmirror.problem:
+    - name: >-
         cannot build pool {{ m.pool }}: local LUN {{ local or "unknown (set mdtmirror:node:lun_path)" }},
         peer LUN {{ remote or "not visible: no single SRP login with a by-id disk (apply mdtmirror.initiator first)" }}
 {%-   else %}

@@ -54,11 +54,8 @@ mdtmirror-scst-device:
     that need it), while the modules still load and publish this node's. #}
 {%- if peer_facts_missing %}
 mdtmirror-scst-group:
-  test.configurable_test_state:
-    - changes: false
-    - result: false
-    - allow_test_mode_failure: true
-    - comment: >-
+  mdtmirror.problem:
+    - name: >-
         peer {{ mdtmirror.peer }} has not published {{ mine.missing | join(', ') }} in the Salt mine yet
         (apply mdtmirror.modules there, then mine.update; mdtmirror.orch does both)
 {%- else %}
