@@ -1,0 +1,81 @@
+"""Runs inside the real-kernel guest: print, as JSON, what sysfs says about RDMA, SRP logins and SCSI disks.
+
+Reads the kernel directly (no mdtmirror code), so the test can hold mdtmirror's
+answers against it. Usage: ``python3 sysfs_facts.py <target node GUID, hex>``.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+
+def read(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read().strip()
+    except OSError as exc:
+        return f"<{exc.strerror}>"
+
+
+def listdir(path):
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []
+
+
+def main():
+    facts = {"target_guid": sys.argv[1] if len(sys.argv) > 1 else None}
+    facts["infiniband"] = {
+        dev: {
+            "node_guid": read(f"/sys/class/infiniband/{dev}/node_guid"),
+            "port1_state": read(f"/sys/class/infiniband/{dev}/ports/1/state"),
+            "link_layer": read(f"/sys/class/infiniband/{dev}/ports/1/link_layer"),
+            "gid0": read(f"/sys/class/infiniband/{dev}/ports/1/gids/0"),
+        }
+        for dev in listdir("/sys/class/infiniband")
+    }
+    base = "/sys/class/srp_remote_ports"
+    facts["srp_remote_ports"] = {
+        name: {
+            attr: read(f"{base}/{name}/{attr}")
+            for attr in ("state", "port_id", "roles", "dev_loss_tmo", "fast_io_fail_tmo", "reconnect_delay")
+        }
+        for name in listdir(base)
+    }
+    facts["srp_hosts"] = {}
+    for host in listdir("/sys/class/scsi_host"):
+        if read(f"/sys/class/scsi_host/{host}/proc_name") == "ib_srp":
+            facts["srp_hosts"][host] = {
+                attr: read(f"/sys/class/scsi_host/{host}/{attr}")
+                for attr in ("id_ext", "ioc_guid", "local_ib_device", "local_ib_port", "sgid")
+            }
+    by_id = {}
+    for link in listdir("/dev/disk/by-id"):
+        target = os.path.realpath(f"/dev/disk/by-id/{link}")
+        by_id.setdefault(os.path.basename(target), []).append(f"/dev/disk/by-id/{link}")
+    facts["disks"] = {}
+    for name in listdir("/sys/block"):
+        device = f"/sys/block/{name}/device"
+        if not os.path.exists(f"{device}/vendor"):
+            continue
+        facts["disks"][name] = {
+            "vendor": read(f"{device}/vendor"),
+            "model": read(f"{device}/model"),
+            "scsi": os.path.basename(os.path.realpath(device)),
+            "host": next((p for p in os.path.realpath(device).split("/") if p.startswith("host")), None),
+            "size_bytes": int(read(f"/sys/block/{name}/size")) * 512,
+            "by_id": sorted(by_id.get(name, [])),
+        }
+    facts["dmesg_srp"] = [
+        line
+        for line in subprocess.run(["dmesg"], stdout=subprocess.PIPE, text=True, check=False).stdout.splitlines()
+        if "srp" in line.lower() or "rxe" in line or "target" in line.lower()
+    ]
+    json.dump(facts, sys.stdout, indent=2, sort_keys=True)
+    print()
+
+
+if __name__ == "__main__":
+    main()
