@@ -31,15 +31,18 @@ except ImportError:
 
 __virtualname__ = "mdtmirror"
 
-__all__ = ["settings", "errors"]
+__all__ = ["settings", "errors", "local_targets"]
 
 # The sections a pair may override, and the keys whose values are free-form
 # mappings (module options, attributes, ...): their contents are not checked
 # against the defaults.
 SECTIONS = ("target", "initiator", "mirror", "snapshots", "backup")
+BACKENDS = ("scst", "lio")
+LIO_KEYS = ("packages", "modules", "rdma_cm_port", "attributes", "config_file", "service")
 FREE_FORM = {
     ("target", "module_options"),
     ("target", "attributes"),
+    ("target", "lio"),
     ("initiator", "module_options"),
     ("initiator", "match"),
     ("initiator", "target"),
@@ -141,6 +144,34 @@ def _check_node(where, node, errors, need_lun=True):
         errors.append(f"pillar key {where}:lun_path must be a /dev path without blanks or commas, not {path!r}")
 
 
+def _check_lio(lio, errors):
+    """The target:lio section (the lio backend's own keys)."""
+    where = "pillar key mdtmirror:target:lio"
+    if not isinstance(lio, dict):
+        errors.append(f"{where} must be a mapping, not {lio!r}")
+        return
+    for key in sorted(set(lio) - set(LIO_KEYS)):
+        errors.append(f"{where}:{key} is unknown (keys: {', '.join(LIO_KEYS)})")
+    packages = lio.get("packages")
+    if not isinstance(packages, list) or not all(isinstance(p, str) and p for p in packages):
+        errors.append(f"{where}:packages must be a list of package names, not {packages!r}")
+    modules = lio.get("modules")
+    names_ok = isinstance(modules, list) and all(isinstance(m, str) and _NAME_RE.match(m) for m in modules)
+    if not names_ok or not modules:
+        errors.append(f"{where}:modules must be a list of kernel module names, not {modules!r}")
+    port = lio.get("rdma_cm_port")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
+        errors.append(f"{where}:rdma_cm_port must be a port number 1..65535 or null, not {port!r}")
+    attributes = lio.get("attributes")
+    if not isinstance(attributes, dict) or not all(_NAME_RE.match(str(k)) for k in attributes):
+        errors.append(f"{where}:attributes must map configfs attribute names to values, not {attributes!r}")
+    config_file = lio.get("config_file")
+    if not isinstance(config_file, str) or not config_file.startswith("/"):
+        errors.append(f"{where}:config_file must be an absolute path, not {config_file!r}")
+    if not isinstance(lio.get("service"), str) or not lio["service"]:
+        errors.append(f"{where}:service must be a service name, not {lio.get('service')!r}")
+
+
 def _check_values(cfg, errors):
     """The merged settings' values (after defaults, pair sections and node facts)."""
     t, m, s, b = cfg["target"], cfg["mirror"], cfg["snapshots"], cfg["backup"]
@@ -152,8 +183,9 @@ def _check_values(cfg, errors):
     lun = t.get("lun")
     if isinstance(lun, bool) or not isinstance(lun, int) or not 0 <= lun <= 16383:
         errors.append(f"pillar key mdtmirror:target:lun must be a LUN number 0..16383, not {lun!r}")
-    if t.get("backend") != "scst":
-        errors.append(f"pillar key mdtmirror:target:backend must be scst, not {t.get('backend')!r}")
+    if t.get("backend") not in BACKENDS:
+        errors.append(f"pillar key mdtmirror:target:backend must be scst or lio, not {t.get('backend')!r}")
+    _check_lio(t.get("lio"), errors)
     if not isinstance(m.get("pool"), str) or not _POOL_RE.match(m["pool"]):
         errors.append(f"pillar key mdtmirror:mirror:pool must be a pool name (a letter first), not {m.get('pool')!r}")
     if not isinstance(cfg.get("manage_packages"), bool):
@@ -380,3 +412,28 @@ def errors(defaults=None):
         salt '*mds*' mdtmirror.errors
     """
     return settings(defaults)["errors"]
+
+
+def _backend():
+    """This node's target backend: its pair's target:backend, else the pillar's, else scst."""
+    pillar = _pillar("mdtmirror") or {}
+    backend = (pillar.get("target") or {}).get("backend") or "scst"
+    for pair in (pillar.get("pairs") or {}).values():
+        if isinstance(pair, dict) and __grains__["id"] in (pair.get("nodes") or {}):
+            backend = (pair.get("target") or {}).get("backend") or backend
+    return backend if backend in BACKENDS else "scst"
+
+
+def local_targets():
+    """
+    This node's SRP targets with their login_info, from the target backend its
+    pillar names (``scst.local_targets`` or ``lio.local_targets``): the mine
+    function peers read (``mdtmirror_targets``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*mds*' mdtmirror.local_targets
+    """
+    return __salt__[f"{_backend()}.local_targets"]()

@@ -18,8 +18,13 @@
 {%-   if not remote and m.owner == grains["id"] and mdtmirror.peer and m.pool not in salt["zfsmirror.list_pools"]() %}
 {#-     No login yet (a first run, or test=True): the name udev will give the
         peer's LUN follows from its SCST identifiers, so the pool can be
-        planned now and created once the login of this same run brought it. #}
-{%-     set remote = salt["scst.initiator_by_id"](mdtmirror.target.device, mdtmirror.target.attributes) %}
+        planned now and created once the login of this same run brought it
+        (SCST: from the device's t10_dev_id; LIO: from the peer's unit serial). #}
+{%-     if mdtmirror.target.backend == "lio" %}
+{%-       set remote = salt["lio.initiator_by_id"](salt["lio.default_serial"](mdtmirror.peer, mdtmirror.target.device)) %}
+{%-     else %}
+{%-       set remote = salt["scst.initiator_by_id"](mdtmirror.target.device, mdtmirror.target.attributes) %}
+{%-     endif %}
 {%-     set remote_pending = true %}
 {%-   endif %}
 {%- endif %}

@@ -19,9 +19,10 @@ include:
 {%-   else %}
 {%-     set names = [] %}
 {%-     for p in peer_facts.mdtmirror_srp_ports %}
-{%-       if p.link_layer == "InfiniBand" and p.gid %}{% do names.append(p.gid) %}{% endif %}
+{%-       if (p.link_layer == "InfiniBand" or t.backend == "lio") and p.gid %}{% do names.append(p.gid) %}{% endif %}
 {%-     endfor %}
-{%-     if peer_facts.mdtmirror_srp_ports | selectattr("link_layer", "equalto", "Ethernet") | list %}
+{#-     SCST names RDMA/CM (RoCE) initiators by address; LIO by port ID (from the GID) for both. #}
+{%-     if t.backend == "scst" and peer_facts.mdtmirror_srp_ports | selectattr("link_layer", "equalto", "Ethernet") | list %}
 {%-       do names.extend(peer_facts.mdtmirror_ips) %}
 {%-     endif %}
 {%-     set initiators = names %}
@@ -36,9 +37,93 @@ mdtmirror-zvol:
     - size: {{ node.zvol.size | string | json }}
     - properties: {{ (node.zvol.get("properties") or {}) | json }}
     - require_in:
-      - scst: mdtmirror-scst-device
+      - {{ "lio: mdtmirror-lio-backstore" if t.backend == "lio" else "scst: mdtmirror-scst-device" }}
 
 {%- endif %}
+{%- if t.backend == "lio" %}
+{%-   set lio = t.lio %}
+
+{#- LIO: the LUN as an iblock backstore, with a unit serial the peer can
+    compute (its /dev/disk/by-id name of the LUN comes from it). #}
+mdtmirror-lio-backstore:
+  lio.backstore_present:
+    - name: {{ t.device }}
+    - dev: {{ lun_path | json }}
+    - serial: {{ salt["lio.default_serial"](grains["id"], t.device) | json }}
+    - attributes: {{ lio.attributes | json }}
+    - require:
+      - lio: mdtmirror-lio-fabric
+{%-   if peer_facts_missing %}
+
+mdtmirror-lio-lun:
+  mdtmirror.problem:
+    - name: >-
+        peer {{ mdtmirror.peer }} has not published {{ mine.missing | join(', ') }} in the Salt mine yet
+        (apply mdtmirror.modules there, then mine.update; mdtmirror.orch does both)
+{%-   else %}
+
+{#- One ACL per peer initiator (its port ID), each seeing the LUN. #}
+mdtmirror-lio-lun:
+  lio.lun_exported:
+    - name: {{ t.device }} as LUN {{ t.lun }}
+    - backstore: {{ t.device }}
+    - lun: {{ t.lun }}
+    - initiators: {{ (initiators or []) | json }}
+    - hca: {{ node.get("hca") | json }}
+    - port: {{ node.get("port") | json }}
+    - require:
+      - lio: mdtmirror-lio-backstore
+{%-   endif %}
+
+mdtmirror-lio-target:
+  lio.target_enabled:
+    - hca: {{ node.get("hca") | json }}
+    - port: {{ node.get("port") | json }}
+    - require:
+      - mdtmirror-lio-lun
+
+{#- LIO's own persistence: rtslib's saveconfig.json, restored at boot by
+    the distribution's service. #}
+mdtmirror-lio-config:
+  lio.config_saved:
+    - path: {{ lio.config_file | json }}
+    - require:
+      - lio: mdtmirror-lio-target
+{%-   if lio.rdma_cm_port %}
+
+{#- rtslib does not save srpt's RDMA/CM port: set it after each restore. #}
+mdtmirror-lio-rdma-cm-port-conf:
+  file.managed:
+    - name: /etc/mdtmirror/lio-rdma-cm-port.conf
+    - makedirs: true
+    - contents: {{ salt["lio.rdma_cm_port_conf"](lio.rdma_cm_port) | json }}
+
+mdtmirror-lio-rdma-cm-port-dropin:
+  file.managed:
+    - name: /etc/systemd/system/{{ lio.service }}.service.d/mdtmirror-rdma-cm-port.conf
+    - makedirs: true
+    - contents: |
+        # Written by mdtmirror: rtslib's saveconfig does not keep srpt's RDMA/CM port.
+        [Service]
+        ExecStartPost=systemd-tmpfiles --create /etc/mdtmirror/lio-rdma-cm-port.conf
+    - require:
+      - file: mdtmirror-lio-rdma-cm-port-conf
+
+mdtmirror-lio-systemd-reload:
+  module.run:
+    - service.systemctl_reload: []
+    - onchanges:
+      - file: mdtmirror-lio-rdma-cm-port-dropin
+{%-   endif %}
+{%-   if t.enable_service %}
+
+mdtmirror-lio-service:
+  service.enabled:
+    - name: {{ lio.service }}
+    - require:
+      - lio: mdtmirror-lio-config
+{%-   endif %}
+{%- else %}
 {#- "scstadmin -open_dev MDT1 -handler vdisk_blockio -attributes filename=..." #}
 mdtmirror-scst-device:
   scst.device_present:
@@ -105,4 +190,5 @@ mdtmirror-scst-service:
     - name: {{ t.service }}
     - require:
       - scst: mdtmirror-scst-config
+{%- endif %}
 {%- endif %}

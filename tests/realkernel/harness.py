@@ -65,6 +65,8 @@ APT_PACKAGES = {
     "srptools": "/usr/sbin/srp_daemon",
     "iproute2": "/usr/bin/rdma",
     "e2fsprogs": "/sbin/mke2fs",  # snapshots (ext4 images built with mke2fs -d)
+    # targetctl: the distribution's restore of LIO's saveconfig.json (what runs at boot), held against ours
+    "python3-rtslib-fb": "/usr/bin/targetctl",
 }
 
 # What building OpenZFS needs on the host (the kernel is built with gcc-12).

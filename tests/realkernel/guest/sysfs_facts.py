@@ -25,6 +25,49 @@ def listdir(path):
         return []
 
 
+def lio_facts(root):
+    """LIO's configfs as the kernel shows it: backstores, srpt targets (LUN links, ACLs, mapped LUN links)."""
+    if not os.path.isdir(root):
+        return None
+    facts = {"rdma_cm_port": read(f"{root}/srpt/discovery_auth/rdma_cm_port"), "backstores": {}, "targets": {}}
+    for hba in listdir(f"{root}/core"):
+        for name in listdir(f"{root}/core/{hba}"):
+            path = f"{root}/core/{hba}/{name}"
+            if os.path.isdir(path) and os.path.exists(f"{path}/enable"):
+                facts["backstores"][name] = {
+                    "hba": hba,
+                    "enable": read(f"{path}/enable"),
+                    "udev_path": read(f"{path}/udev_path"),
+                    "vpd_unit_serial": read(f"{path}/wwn/vpd_unit_serial"),
+                    "info": read(f"{path}/info"),
+                }
+    for target in listdir(f"{root}/srpt"):
+        tpg = f"{root}/srpt/{target}/tpgt_1"
+        if not os.path.isdir(tpg):
+            continue
+        luns = {
+            lun: {
+                e: os.readlink(f"{tpg}/lun/{lun}/{e}")
+                for e in listdir(f"{tpg}/lun/{lun}")
+                if os.path.islink(f"{tpg}/lun/{lun}/{e}")
+            }
+            for lun in listdir(f"{tpg}/lun")
+        }
+        acls = {}
+        for acl in listdir(f"{tpg}/acls"):
+            acls[acl] = {
+                m: {
+                    e: os.readlink(f"{tpg}/acls/{acl}/{m}/{e}")
+                    for e in listdir(f"{tpg}/acls/{acl}/{m}")
+                    if os.path.islink(f"{tpg}/acls/{acl}/{m}/{e}")
+                }
+                for m in listdir(f"{tpg}/acls/{acl}")
+                if m.startswith("lun_")
+            }
+        facts["targets"][target] = {"enable": read(f"{tpg}/enable"), "luns": luns, "acls": acls}
+    return facts
+
+
 def main():
     facts = {"target_guid": sys.argv[1] if len(sys.argv) > 1 else None}
     facts["infiniband"] = {
@@ -68,6 +111,7 @@ def main():
             "size_bytes": int(read(f"/sys/block/{name}/size")) * 512,
             "by_id": sorted(by_id.get(name, [])),
         }
+    facts["lio"] = lio_facts("/sys/kernel/config/target")
     facts["dmesg_srp"] = [
         line
         for line in subprocess.run(["dmesg"], stdout=subprocess.PIPE, text=True, check=False).stdout.splitlines()

@@ -1,0 +1,301 @@
+"""
+Declarative LIO SRP target configuration on top of the ``lio`` execution
+module: the target side of mdtmirror for nodes whose target framework is the
+kernel's own (``mdtmirror:target:backend: lio``).
+
+Each state reads the running configfs tree, computes a plan (changes, each
+with the call that makes it) and reports it (``test=True``) or carries it
+out, so the prediction and the real run come from the same code.
+
+.. code-block:: yaml
+
+    srpt:
+      lio.fabric_ready:
+        - rdma_cm_port: 5555
+
+    MDT0:
+      lio.backstore_present:
+        - dev: /dev/disk/by-id/scsi-35000c500a1b2c3d4
+        - serial: 6f1c...                # lio.default_serial <node> MDT0
+
+    mdt0-lun:
+      lio.lun_exported:
+        - backstore: MDT0
+        - lun: 0
+        - initiators:
+          - fe80:0000:0000:0000:0002:c903:0003:cca7    # the peer port's GID
+
+    srp-target:
+      lio.target_enabled: []
+
+    lio-config:
+      lio.config_saved:
+        - path: /etc/rtslib-fb-target/saveconfig.json
+"""
+
+from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+__virtualname__ = "lio"
+
+_PENDING = "mdtmirror.lio.pending"
+
+
+def __virtual__():
+    if "lio.list_backstores" in __salt__:
+        return __virtualname__
+    return (False, "the lio execution module is not available")
+
+
+class _Plan:
+    def __init__(self):
+        self.steps = []
+
+    def add(self, key, old, new, action):
+        self.steps.append((key, {"old": old, "new": new}, action))
+
+    def __bool__(self):
+        return bool(self.steps)
+
+
+def _ret(name):
+    return {"name": name, "changes": {}, "result": True, "comment": ""}
+
+
+def _fail(ret, exc):
+    ret["result"] = False
+    ret["comment"] = str(exc)
+    return ret
+
+
+def _run(name, build_plan, ok_comment, done_comment):
+    ret = _ret(name)
+    try:
+        plan = build_plan()
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        return _fail(ret, exc)
+    if not plan:
+        ret["comment"] = ok_comment
+        return ret
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["changes"] = {key: change for key, change, _ in plan.steps}
+        ret["comment"] = "Would apply: " + done_comment
+        __context__.setdefault(_PENDING, []).append(name)
+        return ret
+    for key, change, action in plan.steps:
+        try:
+            action()
+        except (CommandExecutionError, SaltInvocationError) as exc:
+            _fail(ret, exc)
+            if ret["changes"]:
+                ret["comment"] += " (done before the failure: " + ", ".join(ret["changes"]) + ")"
+            return ret
+        ret["changes"][key] = change
+    ret["comment"] = "Applied: " + done_comment
+    return ret
+
+
+def _not_ready_yet():
+    """Under test=True before the modules are loaded, plan against an empty LIO."""
+    return __opts__["test"] and not __salt__["lio.is_loaded"]()
+
+
+def _backstores():
+    return {} if _not_ready_yet() else __salt__["lio.list_backstores"]()
+
+
+def _targets():
+    return {} if _not_ready_yet() else __salt__["lio.list_targets"]()
+
+
+def _target(target, hca, port):
+    return target or __salt__["lio.port_target"](hca=hca, port=port)
+
+
+def _publish(ret):
+    """Once the fabric exists, the facts the peer needs are there: refresh this minion's mine data."""
+    if ret["result"] is True and ret["changes"] and "mine.update" in __salt__:
+        try:
+            __salt__["mine.update"]()
+            ret["comment"] += "\nPublished to the Salt mine (mine.update)"
+        except Exception as exc:  # noqa: BLE001  (a masterless minion has no mine; not an error here)
+            ret["comment"] += f"\nmine.update failed: {exc}"
+    return ret
+
+
+def fabric_ready(name, rdma_cm_port=None, publish=False):
+    """
+    Ensure LIO's srpt fabric directory exists and, for RoCE/iWARP, its RDMA/CM
+    listener port is ``rdma_cm_port``. ``name`` is a label. With
+    ``publish``, a run that changes something then runs ``mine.update``.
+    """
+
+    def build():
+        plan = _Plan()
+        ready = __salt__["lio.is_loaded"]()
+        if not ready:
+            plan.add("fabric", None, "srpt", lambda: __salt__["lio.fabric_ready"]())
+        if rdma_cm_port is not None:
+            current = None
+            if ready:
+                current = __salt__["lio.running_rdma_cm_port"]()
+            if current != int(rdma_cm_port):
+                plan.add(
+                    "rdma_cm_port",
+                    current,
+                    int(rdma_cm_port),
+                    lambda: __salt__["lio.fabric_ready"](rdma_cm_port=rdma_cm_port),
+                )
+        return plan
+
+    ret = _run(name, build, "LIO's srpt fabric is ready", "LIO srpt fabric")
+    return _publish(ret) if publish else ret
+
+
+def backstore_present(name, dev, serial, attributes=None):
+    """
+    Ensure an iblock backstore ``name`` exports block device ``dev`` with T10
+    unit serial ``serial`` (the peer's ``/dev/disk/by-id`` name comes from it)
+    and the given ``attributes`` (configfs ``attrib/`` names).
+
+    A backstore that exists on another device or with another serial is an
+    error, not re-made: that would take the LUN away from the peer (and a new
+    serial renames the peer's disk under its pool).
+    """
+    attributes = dict(attributes or {})
+
+    def build():
+        __salt__["lio.validate_backstore"](name, dev)
+        plan = _Plan()
+        stores = _backstores()
+        if name not in stores:
+            plan.add(
+                name,
+                None,
+                {"dev": dev, "serial": serial, "attributes": {k: str(v) for k, v in attributes.items()}},
+                lambda: __salt__["lio.create_backstore"](name, dev, serial, attributes=attributes),
+            )
+            return plan
+        info = stores[name]
+        problems = []
+        if info["plugin"] != "block":
+            problems.append(f"it is a {info['plugin']} backstore, not block")
+        if info["dev"] != dev:
+            problems.append(f"its device is {info['dev']}, declared {dev}")
+        if info["serial"] != serial:
+            problems.append(f"its unit serial is {info['serial'] or 'empty'}, declared {serial}")
+        if problems:
+            raise CommandExecutionError(
+                f"LIO backstore {name} exists but differs: {'; '.join(problems)}. Re-making it takes the LUN "
+                "away from the peer; remove it explicitly first"
+            )
+        current = __salt__["lio.backstore_attributes"](name)
+        for attr, value in sorted(attributes.items()):
+            have = current.get(attr)
+            if have is None:
+                raise CommandExecutionError(f"LIO backstore {name} has no attribute {attr!r}")
+            if str(have) != str(value):
+                plan.add(
+                    f"{name}:{attr}",
+                    have,
+                    str(value),
+                    lambda attr=attr, value=value: __salt__["lio.set_backstore_attr"](name, attr, value),
+                )
+        if not info["enabled"]:
+            raise CommandExecutionError(f"LIO backstore {name} exists but is not enabled ({info['status']})")
+        return plan
+
+    return _run(name, build, f"LIO backstore {name} is as declared", f"LIO backstore {name}")
+
+
+def lun_exported(name, backstore, lun, initiators, target=None, hca=None, port=None):
+    """
+    Ensure the local port's srpt target (TPG 1) exports ``backstore`` as
+    LUN ``lun`` to exactly ``initiators`` (the peer ports' GIDs, or initiator
+    port IDs ``0x`` + 32 hex digits): one ACL each, mapping that LUN. ACLs of
+    initiators not listed are removed. ``name`` is a label.
+    """
+    initiators = [str(i) for i in (initiators or [])]
+
+    def build():
+        acls = sorted({__salt__["lio.acl_name"](i) for i in initiators})
+        tgt = _target(target, hca, port)
+        info = _targets().get(tgt) or {"tpg": False, "luns": {}, "acls": {}}
+        plan = _Plan()
+        lun_number = int(lun)
+        have = info["luns"].get(lun_number)
+        if have is None:
+            plan.add(
+                f"{tgt}:lun_{lun_number}",
+                None,
+                backstore,
+                lambda: __salt__["lio.add_lun"](tgt, lun_number, backstore),
+            )
+        elif have["backstore"] != backstore:
+            raise CommandExecutionError(
+                f"LUN {lun_number} of srpt target {tgt} exports {have['backstore']}, declared {backstore}; "
+                "remove that LUN explicitly first"
+            )
+        for acl in acls:
+            if info["acls"].get(acl, {}).get(lun_number) != lun_number:
+                plan.add(
+                    f"{tgt}:acl:{acl}",
+                    None if acl not in info["acls"] else "without this LUN",
+                    f"lun_{lun_number}",
+                    lambda acl=acl: __salt__["lio.add_acl"](tgt, acl, lun_number),
+                )
+        for acl in sorted(info["acls"]):
+            if acl not in acls:
+                plan.add(f"{tgt}:acl:{acl}", "present", None, lambda acl=acl: __salt__["lio.del_acl"](tgt, acl))
+        return plan
+
+    return _run(name, build, f"LUN {lun} exports {backstore} as declared", f"LUN {lun} of {backstore}")
+
+
+def target_enabled(name, target=None, hca=None, port=None):
+    """Ensure the local port's srpt target accepts logins (TPG 1 enabled). ``name`` is a label."""
+
+    def build():
+        tgt = _target(target, hca, port)
+        info = _targets().get(tgt)
+        plan = _Plan()
+        if not info or not info["enabled"]:
+            plan.add(tgt, "disabled", "enabled", lambda: __salt__["lio.enable_target"](tgt))
+        return plan
+
+    return _run(name, build, "the srpt target is enabled", "enabling the srpt target")
+
+
+def config_saved(name, path):
+    """
+    Ensure ``path`` (rtslib's saveconfig.json: Debian
+    ``/etc/rtslib-fb-target/saveconfig.json``) holds the running LIO
+    configuration, which the distribution's restore service
+    (``rtslib-fb-targetctl``/``target``) loads at boot. ``name`` is a label.
+    Under ``test=True`` a rewrite is predicted also when earlier LIO states
+    of the run have changes pending.
+    """
+    ret = _ret(name)
+    if not str(path).startswith("/"):
+        return _fail(ret, SaltInvocationError(f"config path {path!r} must be absolute"))
+    pending = __context__.get(_PENDING, [])
+    try:
+        result = {"changed": True, "path": path} if _not_ready_yet() else __salt__["lio.save_config"](path, test=True)
+    except (CommandExecutionError, SaltInvocationError, OSError) as exc:
+        return _fail(ret, exc)
+    if not result["changed"] and not (__opts__["test"] and pending):
+        ret["comment"] = f"{path} matches the running LIO configuration"
+        return ret
+    change = {path: {"old": "stale or missing", "new": "running configuration"}}
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["changes"] = change
+        ret["comment"] = f"Would write {path}"
+        return ret
+    try:
+        __salt__["lio.save_config"](path)
+    except (CommandExecutionError, SaltInvocationError, OSError) as exc:
+        return _fail(ret, exc)
+    ret["changes"] = change
+    ret["comment"] = f"Wrote {path}"
+    return ret

@@ -1,0 +1,181 @@
+#!/bin/sh
+# Runs inside the real-kernel guest (see ../harness.py), for test_mirror_lio.py:
+#
+#   scenario 1: soft-RoCE on the NIC; mdtmirror's states (salt-call --local,
+#     the repository's modules) load LIO, export a loop device as an SRP LUN
+#     (lio backend), log in to it over RDMA/CM (srp.connected) and build the
+#     ZFS mirror of a local loop device and the SRP disk (zfsmirror); a
+#     second apply must change nothing.
+#   scenario 2: files are written to the pool before, during and after the
+#     SRP path is removed (srp_remote_ports/<port>/delete) in the middle of
+#     the writes; the pool must degrade; re-applying logs in again and heals
+#     it; after the resilver a scrub must find 0 errors and every file must
+#     read back intact after an export and import; a last apply changes nothing.
+#   persistence: the saved LIO configuration is cleared and restored with the
+#     distribution's own targetctl (what rtslib-fb-targetctl.service does at
+#     boot), the RDMA/CM port with systemd-tmpfiles; re-applying the target
+#     states must then change nothing.
+#
+# Each phase writes what the kernel says (zpool status -j, sysfs/configfs
+# facts) and what salt said (*.json) to /realkernel. A failing phase stops
+# the script; the test names it.
+# Settings: /realkernel/params.env (SALT_CALL, REPO, IP, RDMA_CM_PORT, ZFS_MODULES, PATH, LD_LIBRARY_PATH).
+set -eu
+R=/realkernel
+. "$R/params.env"
+
+stamp() { echo "$1 $(cut -d' ' -f1 /proc/uptime)" >> "$R/timings"; }
+phase() { echo "$1" > "$R/phase"; stamp "$1"; }
+wait_for() {  # wait_for <seconds> <test args...>
+    n=$(($1 * 5)); shift
+    while ! test "$@"; do
+        n=$((n - 1))
+        [ "$n" -gt 0 ] || { echo "timed out waiting for: test $*" >&2; return 1; }
+        sleep 0.2
+    done
+}
+phase start
+
+# --- network and soft-RoCE (the harness's NIC, user-mode networking's guest address)
+NIC=""
+for dev in /sys/class/net/*; do
+    [ "${dev##*/}" = lo ] || { NIC=${dev##*/}; break; }
+done
+[ -n "$NIC" ] || { echo "no network interface in /sys/class/net" >&2; exit 10; }
+ip addr add "$IP/24" dev "$NIC"
+ip link set "$NIC" up
+modprobe rdma_rxe
+rdma link add rxe0 type rxe netdev "$NIC"
+wait_for 20 -e /sys/class/infiniband/rxe0/ports/1/state
+n=100
+until grep -q ACTIVE /sys/class/infiniband/rxe0/ports/1/state; do
+    n=$((n - 1)); [ "$n" -gt 0 ] || { echo "rxe0 port 1 never ACTIVE" >&2; exit 11; }; sleep 0.2
+done
+GID=$(cat /sys/class/infiniband/rxe0/ports/1/gids/0)
+GUID=$(tr -d : < /sys/class/infiniband/rxe0/node_guid)
+phase rxe
+
+# --- what an MDS has before mdtmirror: configfs mounted, ZFS loaded, two disks
+modprobe configfs
+grep -q " /sys/kernel/config configfs " /proc/mounts || mount -t configfs configfs /sys/kernel/config
+insmod "$ZFS_MODULES/spl.ko"
+insmod "$ZFS_MODULES/zfs.ko"
+modprobe loop
+mkdir -p /tmp/rk
+mount -t tmpfs -o size=900m tmpfs /tmp/rk
+truncate -s 256M /tmp/rk/local.img /tmp/rk/lun.img
+LOCAL=$(losetup -f --show /tmp/rk/local.img)  # this node's own LUN
+LUN=$(losetup -f --show /tmp/rk/lun.img)      # the LUN exported over SRP (the peer's, on a real pair)
+echo "local $LOCAL lun $LUN gid $GID"
+phase disks
+
+# --- salt-call --local with the repository's modules and states first on module_dirs
+S=/tmp/rk/salt
+mkdir -p "$S/etc"
+cat > "$S/etc/minion" <<CONF
+id: realkernel-guest
+root_dir: $S
+file_client: local
+file_roots:
+  base:
+    - $R/srv
+    - $REPO/salt
+module_dirs:
+  - $REPO
+log_level_logfile: info
+grains_cache: true
+CONF
+trap 'cp "$S/var/log/salt/minion" "$R/salt.log" 2>/dev/null || true' EXIT
+PILLAR="{\"gid\": \"$GID\", \"guid\": \"$GUID\", \"dest\": \"$IP:$RDMA_CM_PORT\", \"rdma_cm_port\": $RDMA_CM_PORT, \"local\": \"$LOCAL\", \"lun_dev\": \"$LUN\"}"
+salt() {  # salt <name> <salt-call args...>: output to <name>.json/.err, exit code to <name>.rc
+    name=$1; shift
+    rc=0
+    "$SALT_CALL" --local -c "$S/etc" --out=json "$@" > "$R/$name.json" 2> "$R/$name.err" || rc=$?
+    echo "$rc" > "$R/$name.rc"
+    stamp "$name"
+}
+facts() {  # facts <name>: what sysfs/configfs and zpool say now
+    udevadm settle --timeout=30 || true
+    python3 "$R/sysfs_facts.py" "$GUID" > "$R/$1.facts.json"
+    zpool status -j --json-int mdtpool > "$R/$1.status.json" 2>&1 || true
+}
+
+# === scenario 1: the mirror, twice
+phase apply1
+salt apply1 --retcode-passthrough state.apply mirror_lio pillar="$PILLAR"
+facts apply1
+phase apply2
+salt apply2 --retcode-passthrough state.apply mirror_lio pillar="$PILLAR"
+facts apply2
+[ "$(cat "$R/apply1.rc")" = 0 ] && [ "$(cat "$R/apply2.rc")" = 0 ] || exit 20
+cp /etc/rtslib-fb-target/saveconfig.json "$R/saveconfig.json" 2>/dev/null || true
+# The configfs tree as a golden input for the lio module's readers: type, path, link target, and
+# the value of every readable attribute outside statistics/ and alua/.
+find /sys/kernel/config/target -printf '%y %p %l\n' > "$R/configfs_tree.txt"
+find /sys/kernel/config/target -type f ! -path '*/statistics/*' ! -path '*/alua/*' ! -name control \
+    -exec sh -c 'for f; do printf "%s\t%s\n" "$f" "$(tr "\n" " " < "$f" 2>/dev/null)"; done' sh {} + \
+    > "$R/configfs_values.txt" 2>/dev/null || true
+
+# === scenario 2: path loss during writes
+phase writes
+mkdir -p /tmp/rk/src
+# before: 8 MiB; during: 48 x 256 KiB, each synced; after: 8 MiB. Sources on tmpfs, their sums kept.
+head -c 8388608 /dev/urandom > /tmp/rk/src/before
+for i in $(seq 1 48); do head -c 262144 /dev/urandom > "/tmp/rk/src/during.$i"; done
+head -c 8388608 /dev/urandom > /tmp/rk/src/after
+(cd /tmp/rk/src && sha256sum before during.* after) > "$R/sources.sha256"
+mountpoint -q /mdtpool || { echo "/mdtpool is not mounted" >&2; exit 30; }
+cp /tmp/rk/src/before /mdtpool/ && sync
+(
+    for i in $(seq 1 48); do
+        dd if="/tmp/rk/src/during.$i" of="/mdtpool/during.$i" bs=64k conv=fsync status=none
+        sleep 0.1
+    done
+    echo done > /tmp/rk/writer.done
+) > /tmp/rk/writer.log 2>&1 &
+WRITER=$!
+wait_for 60 -e /mdtpool/during.12
+phase path_loss
+for port in /sys/class/srp_remote_ports/*; do
+    echo "deleting $port"
+    echo 1 > "$port/delete"
+done
+wait "$WRITER" || true
+cp /tmp/rk/writer.log "$R/writer.log"
+[ -e /tmp/rk/writer.done ] || { echo "the writer did not finish" >&2; exit 31; }
+cp /tmp/rk/src/after /mdtpool/ && sync
+# Let ZFS notice the missing side: a pool-wide sync writes to every vdev.
+zpool sync mdtpool || true
+sleep 2
+facts degraded
+phase heal
+salt apply3 --retcode-passthrough state.apply mirror_lio pillar="$PILLAR"
+udevadm settle --timeout=30 || true
+zpool wait -t resilver mdtpool || true
+facts healed
+phase scrub
+zpool scrub -w mdtpool
+facts scrubbed
+phase readback
+zpool export mdtpool
+zpool import -d /dev/disk/by-id mdtpool
+(cd /mdtpool && sha256sum before during.* after) > "$R/pool.sha256" || true
+facts imported
+phase apply4
+salt apply4 --retcode-passthrough state.apply mirror_lio pillar="$PILLAR"
+[ "$(cat "$R/apply3.rc")" = 0 ] && [ "$(cat "$R/apply4.rc")" = 0 ] || exit 40
+
+# === persistence: what the distribution's restore service does at boot
+phase restore
+zpool export mdtpool
+for port in /sys/class/srp_remote_ports/*; do echo 1 > "$port/delete"; done
+udevadm settle --timeout=30 || true
+mkdir -p /etc/rtslib-fb-target
+/usr/bin/targetctl clear
+python3 "$R/sysfs_facts.py" "$GUID" > "$R/cleared.facts.json"
+/usr/bin/targetctl restore /etc/rtslib-fb-target/saveconfig.json > "$R/targetctl.txt" 2>&1
+printf 'w /sys/kernel/config/target/srpt/discovery_auth/rdma_cm_port - - - - %s\n' "$RDMA_CM_PORT" > /tmp/rk/lio-rdma-cm.conf
+systemd-tmpfiles --create /tmp/rk/lio-rdma-cm.conf
+python3 "$R/sysfs_facts.py" "$GUID" > "$R/restored.facts.json"
+salt apply5 --retcode-passthrough state.apply lio_target pillar="$PILLAR"
+phase end
