@@ -33,7 +33,7 @@ LOCAL_BY_ID = {
 # emulated host: the scst/srp_daemon services stay off; systemctl (snapshot
 # timers) is a fake that records its argv.
 MINE_FUNCTIONS = {
-    "mdtmirror_targets": [{"mine_function": "scst.local_targets"}],
+    "mdtmirror_targets": [{"mine_function": "mdtmirror.local_targets"}],
     "mdtmirror_srp_ports": [{"mine_function": "srp.ports"}],
     "mdtmirror_ips": [{"mine_function": "network.ip_addrs"}],
 }

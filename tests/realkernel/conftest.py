@@ -45,3 +45,22 @@ def realkernel():
     except RealKernelError as exc:
         prepared.error = exc
     return prepared
+
+
+# The tier's run time in the CI output (issue 6 asks for it): setup + call + teardown of every realkernel test,
+# which includes preparing the harness and building OpenZFS when the cache is cold.
+_TIER_SECONDS = {}
+
+
+def pytest_runtest_logreport(report):
+    if "realkernel" in report.keywords:
+        _TIER_SECONDS[report.nodeid] = _TIER_SECONDS.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _TIER_SECONDS:
+        return
+    total = sum(_TIER_SECONDS.values())
+    terminalreporter.write_sep("-", f"real-kernel tier: {len(_TIER_SECONDS)} tests in {total / 60:.1f} min")
+    for nodeid, seconds in sorted(_TIER_SECONDS.items()):
+        terminalreporter.write_line(f"{seconds:8.1f} s  {nodeid}")

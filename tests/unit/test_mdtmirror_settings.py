@@ -42,6 +42,18 @@ def test_pillar_example_resolves_clean_for_both_nodes():
     assert resolve(copy.deepcopy(EXAMPLE))["errors"] == []
 
 
+def test_a_pair_may_use_the_lio_backend():
+    pillar = example()
+    pillar["pairs"]["fs1-mdt0"]["target"] = {"backend": "lio", "lio": {"rdma_cm_port": 5555}}
+    cfg = resolve(pillar)
+    assert cfg["errors"] == []
+    assert cfg["target"]["backend"] == "lio"
+    # The pair's lio keys merge over the defaults' (modules, config file, service stay).
+    assert cfg["target"]["lio"]["rdma_cm_port"] == 5555
+    assert cfg["target"]["lio"]["modules"] == ["target_core_mod", "target_core_iblock", "ib_srpt"]
+    assert cfg["target"]["lio"]["config_file"] == "/etc/rtslib-fb-target/saveconfig.json"
+
+
 def test_a_pair_overrides_sections_for_its_nodes_only():
     pillar = example()
     pillar["pairs"]["fs1-mdt0"]["target"] = {"device": "MDT7", "attributes": {"rotational": 0}}
@@ -122,6 +134,11 @@ def test_node_named_in_two_pairs():
             lambda p: p["pairs"]["fs1-mdt0"].update(target={"modules": ["scst"], "grup": "X"}),
             "mdtmirror:pairs:fs1-mdt0:target:grup",
         ),
+        (lambda p: p["target"].update(backend="iet"), "mdtmirror:target:backend"),
+        (lambda p: p["target"].update(backend="lio", lio={"rdma_cm_port": 70000}), "mdtmirror:target:lio:rdma_cm_port"),
+        (lambda p: p["target"].update(backend="lio", lio={"rdma_cm_prot": 5555}), "mdtmirror:target:lio:rdma_cm_prot"),
+        (lambda p: p["target"].update(lio={"config_file": "saveconfig.json"}), "mdtmirror:target:lio:config_file"),
+        (lambda p: p["target"].update(lio={"modules": []}), "mdtmirror:target:lio:modules"),
     ],
 )
 def test_each_mistake_is_one_error_naming_its_key(breakage, key):
