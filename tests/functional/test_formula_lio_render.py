@@ -1,0 +1,117 @@
+"""The formula's target side with ``target:backend: lio``, rendered by a real
+``salt-call --local state.show_sls`` (formula mode: the repository's
+``_modules``/``_states`` and ``salt/``): the lio states with the pillar's
+values, no SCST state, and the backend-specific IDs the other SLS require.
+What those states do to a real kernel is the real-kernel tier's job
+(tests/realkernel/test_mirror_lio.py)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.captures import REPO
+from tests.loadermods import load
+
+pytestmark = pytest.mark.slow
+
+PEER_GID = "fe80:0000:0000:0000:0002:c903:0003:cca7"
+
+
+def _show_sls(tmp_path, sls, pillar):
+    host = tmp_path / "host"
+    (host / "dev").mkdir(parents=True)
+    (host / "dev" / "sdb").write_text("")
+    (host / "sys" / "class" / "block" / "sdb").mkdir(parents=True)
+    conf = tmp_path / "etc"
+    conf.mkdir()
+    (conf / "minion").write_text(
+        json.dumps(
+            {
+                "id": "mds01",
+                "root_dir": str(tmp_path / "root"),
+                "file_client": "local",
+                "file_roots": {"base": [str(REPO / "salt")]},
+                "module_dirs": [str(REPO)],
+                "grains": {"os_family": "Debian"},
+            }
+        )
+    )
+    pillar = {"mdtmirror": {"sysroot": str(host), **pillar}}
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "salt-call"),
+            "--local",
+            "-c",
+            str(conf),
+            "--out=json",
+            "--log-level=quiet",
+            "state.show_sls",
+            sls,
+            f"pillar={json.dumps(pillar)}",
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(proc.stdout)["local"]
+
+
+def _states(rendered):
+    """``{id: (state.function, {arg: value})}``."""
+    out = {}
+    for sid, body in rendered.items():
+        for key, value in body.items():
+            if key.startswith("__") or not isinstance(value, list):
+                continue
+            fun = next(v for v in value if isinstance(v, str))
+            args = {k: v for item in value if isinstance(item, dict) for k, v in item.items() if k != "order"}
+            out[sid] = (f"{key}.{fun}", args)
+    return out
+
+
+def test_target_sls_with_the_lio_backend(tmp_path):
+    pillar = {
+        "target": {"backend": "lio", "device": "MDT3", "lun": 2, "lio": {"rdma_cm_port": 5555}},
+        "node": {"lun_path": "/dev/sdb", "initiators": [PEER_GID]},
+    }
+    states = _states(_show_sls(tmp_path, "mdtmirror.target", pillar))
+    assert not [sid for sid, (fun, _) in states.items() if fun.startswith("scst.")], states
+    assert states["mdtmirror-lio-kernel-modules"] == (
+        "kmod.present",
+        {"mods": ["target_core_mod", "target_core_iblock", "ib_srpt"]},
+    )
+    assert states["mdtmirror-lio-fabric"][0] == "lio.fabric_ready"
+    assert states["mdtmirror-lio-fabric"][1]["rdma_cm_port"] == 5555
+    fun, args = states["mdtmirror-lio-backstore"]
+    assert (fun, args["name"], args["dev"]) == ("lio.backstore_present", "MDT3", "/dev/sdb")
+    assert args["serial"] == load("_modules", "lio").default_serial("mds01", "MDT3")
+    fun, args = states["mdtmirror-lio-lun"]
+    assert (fun, args["backstore"], args["lun"], args["initiators"]) == ("lio.lun_exported", "MDT3", 2, [PEER_GID])
+    assert states["mdtmirror-lio-target"][0] == "lio.target_enabled"
+    assert states["mdtmirror-lio-config"] == (
+        "lio.config_saved",
+        {"path": "/etc/rtslib-fb-target/saveconfig.json", "require": [{"lio": "mdtmirror-lio-target"}]},
+    )
+    # rtslib does not keep the RDMA/CM port: the tmpfiles line and the restore service's drop-in.
+    conf = states["mdtmirror-lio-rdma-cm-port-conf"][1]
+    assert conf["contents"] == "w /sys/kernel/config/target/srpt/discovery_auth/rdma_cm_port - - - - 5555\n"
+    dropin = states["mdtmirror-lio-rdma-cm-port-dropin"][1]
+    assert dropin["name"] == "/etc/systemd/system/rtslib-fb-targetctl.service.d/mdtmirror-rdma-cm-port.conf"
+    assert "ExecStartPost=systemd-tmpfiles --create /etc/mdtmirror/lio-rdma-cm-port.conf" in dropin["contents"]
+    assert states["mdtmirror-lio-service"] == (
+        "service.enabled",
+        {"name": "rtslib-fb-targetctl", "require": [{"lio": "mdtmirror-lio-config"}]},
+    )
+
+
+def test_target_sls_with_the_default_scst_backend_has_no_lio_state(tmp_path):
+    pillar = {"node": {"lun_path": "/dev/sdb", "initiators": [PEER_GID]}}
+    states = _states(_show_sls(tmp_path, "mdtmirror.target", pillar))
+    assert not [sid for sid, (fun, _) in states.items() if fun.startswith("lio.") or fun == "kmod.present"], states
+    assert states["mdtmirror-scst-device"][0] == "scst.device_present"
+    assert states["mdtmirror-scst-modules"][0] == "scst.modules_loaded"
