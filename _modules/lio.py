@@ -6,11 +6,17 @@ The same job as the ``scst`` module for a node whose target framework is LIO:
 export one local block device as a LUN of the SRP target on a local RDMA
 port, to the peer's initiator only. The objects are the kernel's:
 
-* a backstore ``core/iblock_<n>/<name>`` on the block device (``udev_path``
-  written to ``control`` *and* to the ``udev_path`` attribute, as targetcli
-  does, so targetcli/rtslib see which device it is), with a T10 unit serial
-  (``wwn/vpd_unit_serial``: without one the LUN has no VPD 0x80/0x83
-  identifier and udev on the initiator makes no ``/dev/disk/by-id`` link);
+* a **fileio** backstore ``core/fileio_0/<name>`` on the block device
+  (``fd_dev_name`` written to ``control``, the path also to the
+  ``udev_path`` attribute, as targetcli does, so targetcli/rtslib see which
+  device it is), with a T10 unit serial (``wwn/vpd_unit_serial``: without
+  one the LUN has no VPD 0x80/0x83 identifier and udev on the initiator
+  makes no ``/dev/disk/by-id`` link). Not iblock: iblock opens the device
+  exclusively, and the owner's pool must use the very LUN it exports (the
+  peer imports the pool through it on failover); seen on Linux 6.1:
+  ``zpool create`` on an iblock-exported device fails with EBUSY, on a
+  fileio-exported one it works. fileio writes with ``O_DSYNC`` (no write
+  cache: ``write_back`` stays off);
 * the port's target ``srpt/0x<port GID, 32 hex digits>/tpgt_1`` (the form
   rtslib/targetcli use, so ``targetcli ls`` and ``targetctl save`` see it),
   its ``lun/lun_<n>`` linked to the backstore;
@@ -118,7 +124,7 @@ def _srpt():
     if not os.path.isdir(path):
         raise CommandExecutionError(
             f"LIO's SRP fabric is not ready: {path} does not exist "
-            "(load target_core_mod, target_core_iblock and ib_srpt, then lio.fabric_ready)"
+            "(load target_core_mod, target_core_file and ib_srpt, then lio.fabric_ready)"
         )
     return path
 
@@ -634,7 +640,8 @@ def fabric_ready(rdma_cm_port=None):
 
 def create_backstore(name, dev, serial, attributes=None):
     """
-    Create an iblock backstore ``name`` on block device ``dev`` with T10 unit
+    Create a fileio backstore ``name`` on block device ``dev`` (shared
+    access: the local pool may use ``dev`` too; writes are O_DSYNC) with T10 unit
     serial ``serial``, set ``attributes`` (configfs ``attrib/`` names, e.g.
     ``{is_nonrot: 1}``), enable it.
 
@@ -651,12 +658,12 @@ def create_backstore(name, dev, serial, attributes=None):
         raise CommandExecutionError(f"cannot export {dev} as {name}: it does not exist")
     # One HBA directory holds any number of backstores (rtslib restores
     # them under its own numbering; names are what identify them).
-    hba = os.path.join(_root(), "core", "iblock_0")
-    _mkdir(hba, f"the iblock HBA for {name}")
+    hba = os.path.join(_root(), "core", "fileio_0")
+    _mkdir(hba, f"the fileio HBA for {name}")
     path = os.path.join(hba, name)
     _mkdir(path, f"backstore {name}")
     try:
-        _write(os.path.join(path, "control"), f"udev_path={dev}", f"backstore {name}'s device")
+        _write(os.path.join(path, "control"), f"fd_dev_name={dev}", f"backstore {name}'s device")
         # Also the attribute: targetcli/rtslib read the device from it.
         _write(os.path.join(path, "udev_path"), dev, f"backstore {name}'s udev_path")
         _write(os.path.join(path, "wwn", "vpd_unit_serial"), serial, f"backstore {name}'s unit serial")
@@ -790,7 +797,7 @@ def running_config():
     """
     The running LIO configuration as rtslib's saveconfig dict (storage
     objects, srpt targets with TPG, LUNs, ACLs and mapped LUNs), the part of
-    it mdtmirror manages: iblock/fileio backstores and srpt targets.
+    it mdtmirror manages: fileio/block backstores and srpt targets.
 
     CLI Example:
 
@@ -814,7 +821,12 @@ def running_config():
         obj["attributes"] = {k: v for k, v in obj["attributes"].items() if not k.startswith("hw_")}
         if info["plugin"] == "block":
             obj["readonly"] = parse_info(_read(os.path.join(info["path"], "info"), "")).get("readonly") == "1"
-            obj["write_back"] = obj["attributes"].get("emulate_write_cache") == 1
+        else:
+            # rtslib ignores the size of a block device on restore, but keeps the key.
+            size = parse_info(_read(os.path.join(info["path"], "info"), "")).get("Size")
+            obj["size"] = int(size) if size and size.isdigit() else 0
+            obj["aio"] = False
+        obj["write_back"] = obj["attributes"].get("emulate_write_cache") == 1
         storage_objects.append(obj)
     targets = []
     srpt = os.path.join(_root(), "srpt")

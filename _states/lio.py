@@ -154,7 +154,7 @@ def fabric_ready(name, rdma_cm_port=None, publish=False):
 
 def backstore_present(name, dev, serial, attributes=None):
     """
-    Ensure an iblock backstore ``name`` exports block device ``dev`` with T10
+    Ensure a fileio backstore ``name`` exports block device ``dev`` with T10
     unit serial ``serial`` (the peer's ``/dev/disk/by-id`` name comes from it)
     and the given ``attributes`` (configfs ``attrib/`` names).
 
@@ -178,8 +178,8 @@ def backstore_present(name, dev, serial, attributes=None):
             return plan
         info = stores[name]
         problems = []
-        if info["plugin"] != "block":
-            problems.append(f"it is a {info['plugin']} backstore, not block")
+        if info["plugin"] != "fileio":
+            problems.append(f"it is a {info['plugin']} backstore, not fileio (iblock would lock out the local pool)")
         if info["dev"] != dev:
             problems.append(f"its device is {info['dev']}, declared {dev}")
         if info["serial"] != serial:

@@ -17,7 +17,12 @@ include:
 {%-   set peer_target = (peer_facts.mdtmirror_targets | selectattr("enabled") | list or peer_facts.mdtmirror_targets) | first %}
 {%-   set info = peer_target.login_info %}
 {%-   if peer_target.get("link_layer") == "Ethernet" and peer_facts.mdtmirror_ips %}
-{%-     set cm_port = mdtmirror.target.module_options.get("ib_srpt", {}).get("rdma_cm_port", 5555) %}
+{#-     The pair shares its target settings: the peer listens where this node's settings say. #}
+{%-     if mdtmirror.target.backend == "lio" %}
+{%-       set cm_port = mdtmirror.target.lio.rdma_cm_port or 5555 %}
+{%-     else %}
+{%-       set cm_port = mdtmirror.target.module_options.get("ib_srpt", {}).get("rdma_cm_port", 5555) %}
+{%-     endif %}
 {%-     set address = mdtmirror.get("peer_address") or peer_facts.mdtmirror_ips[0] %}
 {%-     set target = {"id_ext": info.tid_ext, "ioc_guid": info.ioc_guid, "dest": address ~ ":" ~ cm_port} %}
 {%-   elif info.get("dgid") %}

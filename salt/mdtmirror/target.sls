@@ -97,6 +97,7 @@ mdtmirror-lio-rdma-cm-port-conf:
     - name: /etc/mdtmirror/lio-rdma-cm-port.conf
     - makedirs: true
     - contents: {{ salt["lio.rdma_cm_port_conf"](lio.rdma_cm_port) | json }}
+{%-     if grains.get("init") == "systemd" %}
 
 mdtmirror-lio-rdma-cm-port-dropin:
   file.managed:
@@ -114,6 +115,7 @@ mdtmirror-lio-systemd-reload:
     - service.systemctl_reload: []
     - onchanges:
       - file: mdtmirror-lio-rdma-cm-port-dropin
+{%-     endif %}
 {%-   endif %}
 {%-   if t.enable_service %}
 

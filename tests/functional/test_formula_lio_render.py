@@ -35,7 +35,7 @@ def _show_sls(tmp_path, sls, pillar):
                 "file_client": "local",
                 "file_roots": {"base": [str(REPO / "salt")]},
                 "module_dirs": [str(REPO)],
-                "grains": {"os_family": "Debian"},
+                "grains": {"os_family": "Debian", "init": "systemd"},
             }
         )
     )
@@ -83,7 +83,7 @@ def test_target_sls_with_the_lio_backend(tmp_path):
     assert not [sid for sid, (fun, _) in states.items() if fun.startswith("scst.")], states
     assert states["mdtmirror-lio-kernel-modules"] == (
         "kmod.present",
-        {"mods": ["target_core_mod", "target_core_iblock", "ib_srpt"]},
+        {"mods": ["target_core_mod", "target_core_file", "ib_srpt"]},
     )
     assert states["mdtmirror-lio-fabric"][0] == "lio.fabric_ready"
     assert states["mdtmirror-lio-fabric"][1]["rdma_cm_port"] == 5555

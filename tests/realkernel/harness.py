@@ -161,6 +161,21 @@ class GuestRun(NamedTuple):
         return self.results_dir / "share"
 
 
+class StartedGuest(NamedTuple):
+    """A guest :py:meth:`RealKernel.start` started: wait for it with :py:meth:`RealKernel.wait`."""
+
+    proc: subprocess.Popen
+    results_dir: Path
+    log_handle: object
+    started: float
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log_handle.close()
+
+
 class Snapshot(NamedTuple):
     """A read-only ext4 image of host directories, mounted over the same paths in the guest."""
 
@@ -799,11 +814,20 @@ while :; do :; done  # no exec from here on: the disks are going away
             number += 1
         return runs / f"{stamp}-{number}"
 
-    def run(
+    def run(self, script, timeout=900, **kwargs):
+        """
+        Boot one guest that runs ``script`` (shell, run with ``sh`` from the
+        host's root) and powers off; see :py:meth:`start` for the arguments.
+        Returns a :class:`GuestRun`; raises :class:`GuestTimeout` if the guest
+        is still up after ``timeout`` seconds, :class:`RealKernelError` if it
+        died before the script's exit code was written.
+        """
+        return self.wait(self.start(script, **kwargs), timeout=timeout)
+
+    def start(
         self,
         script,
         results_dir=None,
-        timeout=900,
         append="",
         qemu_args=(),
         files=None,
@@ -811,17 +835,16 @@ while :; do :; done  # no exec from here on: the disks are going away
         snapshots=(),
     ):
         """
-        Boot one guest that runs ``script`` (shell, run with ``sh`` from the
-        host's root) and powers off. ``files`` (``{name: text}``) are put
-        next to it on the share (the guest's ``/realkernel``). ``coldplug``:
-        the subsystems whose devices present at boot udev handles (``"all"``
-        for every device: ~15 s more under TCG); devices added later are
-        always handled. ``snapshots`` (from :py:meth:`ensure_snapshot`, e.g.
-        :py:meth:`python_snapshot`) are mounted over their host paths before
-        udev starts. Returns a
-        :class:`GuestRun`; raises :class:`GuestTimeout` if the guest is still
-        up after ``timeout`` seconds, :class:`RealKernelError` if it died
-        before the script's exit code was written.
+        Start one guest running ``script`` and return at once (a
+        :class:`StartedGuest` for :py:meth:`wait`): several guests can run
+        side by side (two MDS on one L2 segment: ``qemu_args`` with a second
+        NIC on a ``-netdev socket``). ``files`` (``{name: text}``) are put
+        next to the script on the share (the guest's ``/realkernel``).
+        ``coldplug``: the subsystems whose devices present at boot udev
+        handles (``"all"`` for every device: ~15 s more under TCG); devices
+        added later are always handled. ``snapshots`` (from
+        :py:meth:`ensure_snapshot`, e.g. :py:meth:`python_snapshot`) are
+        mounted over their host paths before udev starts.
         """
         if self.initramfs is None:
             self.prepare()
@@ -863,20 +886,28 @@ while :; do :; done  # no exec from here on: the disks are going away
             args += ["-drive", f"file={snap.image},format=raw,if=none,id=snap{number},readonly=on"]
             args += ["-device", f"virtio-blk-pci,drive=snap{number},serial=rksnap{number}"]
         args += list(qemu_args)
-        self._log(f"booting {self.kver} (timeout {timeout}s), results in {results_dir}")
-        start = time.monotonic()
-        with open(console, "wb") as log_handle:
-            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log_handle, stderr=subprocess.STDOUT)
-            try:
-                qemu_rc = proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                raise GuestTimeout(
-                    f"guest still running after {timeout}s, killed; console ({console}):\n"
-                    f"{_tail(console.read_text(errors='replace'))}"
-                ) from None
-        self.timings["last_run"] = round(time.monotonic() - start, 1)
+        self._log(f"booting {self.kver}, results in {results_dir}")
+        log_handle = open(console, "wb")  # noqa: SIM115  (closed by wait())
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log_handle, stderr=subprocess.STDOUT)
+        return StartedGuest(proc, results_dir, log_handle, time.monotonic())
+
+    def wait(self, guest, timeout=900):
+        """Wait for a started guest to power off: its :class:`GuestRun` (see :py:meth:`run`)."""
+        console = guest.results_dir / "console.log"
+        share = guest.results_dir / "share"
+        remaining = max(1.0, timeout - (time.monotonic() - guest.started))
+        try:
+            qemu_rc = guest.proc.wait(timeout=remaining)
+        except subprocess.TimeoutExpired:
+            guest.proc.kill()
+            guest.proc.wait()
+            raise GuestTimeout(
+                f"guest still running after {timeout}s, killed; console ({console}):\n"
+                f"{_tail(console.read_text(errors='replace'))}"
+            ) from None
+        finally:
+            guest.log_handle.close()
+        self.timings["last_run"] = round(time.monotonic() - guest.started, 1)
         self._log(f"guest done in {self.timings['last_run']}s (qemu exit {qemu_rc})")
         rc_file = share / "rc"
         if not rc_file.exists():

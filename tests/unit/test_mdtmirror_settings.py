@@ -50,7 +50,7 @@ def test_a_pair_may_use_the_lio_backend():
     assert cfg["target"]["backend"] == "lio"
     # The pair's lio keys merge over the defaults' (modules, config file, service stay).
     assert cfg["target"]["lio"]["rdma_cm_port"] == 5555
-    assert cfg["target"]["lio"]["modules"] == ["target_core_mod", "target_core_iblock", "ib_srpt"]
+    assert cfg["target"]["lio"]["modules"] == ["target_core_mod", "target_core_file", "ib_srpt"]
     assert cfg["target"]["lio"]["config_file"] == "/etc/rtslib-fb-target/saveconfig.json"
 
 

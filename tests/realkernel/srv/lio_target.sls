@@ -3,7 +3,7 @@
 {%- set serial = salt["lio.default_serial"]("realkernel-guest", "MDT0") %}
 lio-modules:
   kmod.present:
-    - mods: [target_core_mod, target_core_iblock, ib_srpt, ib_srp]
+    - mods: [target_core_mod, target_core_file, ib_srpt, ib_srp]
 
 srpt:
   lio.fabric_ready:
