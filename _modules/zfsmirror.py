@@ -33,7 +33,8 @@ Configuration (minion config or pillar, read with ``config.get``):
     ``systemctl``; ``salt_call`` and ``zfs`` as written into the unit files
     (absolute paths: ``/usr/bin/salt-call``, ``/usr/sbin/zfs`` unless
     configured or found on PATH); ``remote_zfs``, the ``zfs`` run on a backup
-    host through ssh (``zfs``).
+    host through ssh (``zfs``); ``blockdev`` and ``udevadm`` (re-reading the
+    partition tables the peer wrote before a failover import; empty: never).
 ``mdtmirror:zpool_output``
     ``json``, ``text`` or ``auto`` (default): which ``zpool status`` output
     :py:func:`status` asks for.
@@ -65,6 +66,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -2056,6 +2058,46 @@ def _import_listing():
     return pools, directory
 
 
+def _reread_partition_tables():
+    """
+    Make this kernel re-read the partition tables of the whole disks in the
+    import directory (``blockdev --rereadpt``; a disk in use refuses with
+    EBUSY, which is fine), then let udev make the partitions' links. A
+    standby never wrote the pool's partition tables itself: its own LUN was
+    partitioned by the owner over SRP, the owner's LUN by the owner locally,
+    so without this its kernel shows neither ``-part1`` and ``zpool import``
+    finds no pool (seen on a real pair). Returns how many disks were re-read.
+    """
+    directory = _path("import_dir")
+    blockdev = _config("mdtmirror:bin:blockdev", "blockdev")
+    if not blockdev or not shutil.which(blockdev):
+        return 0
+    done = 0
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return 0
+    seen = set()
+    for name in names:
+        if re.search(r"-part\d+$", name):
+            continue
+        device = os.path.realpath(os.path.join(directory, name))
+        try:
+            is_block = stat.S_ISBLK(os.stat(device).st_mode)
+        except OSError:
+            continue
+        if not is_block or device in seen:
+            continue
+        seen.add(device)
+        ret = _run([blockdev, "--rereadpt", _unhost(device)], ignore_retcode=True)
+        if ret.get("retcode") == 0:
+            done += 1
+    udevadm = _config("mdtmirror:bin:udevadm", "udevadm")
+    if done and udevadm and shutil.which(udevadm):
+        _run([udevadm, "settle", "--timeout=30"], ignore_retcode=True)
+    return done
+
+
 def _listing_words(entry):
     words = [f"state {entry.get('state')}"]
     if entry.get("status"):
@@ -2445,6 +2487,10 @@ def import_pool(pool, force=False, test=False):
             "run zfsmirror.ensure_hostid first"
         )
     listing, directory = _import_listing()
+    if pool not in listing and _reread_partition_tables():
+        # The peer partitioned both disks (zpool create on a whole disk) while this kernel only saw them
+        # from outside: its partition view is stale and the labels are inside partition 1.
+        listing, directory = _import_listing()
     if pool not in listing:
         seen = ", ".join(sorted(listing)) or "none"
         raise CommandExecutionError(f"pool {pool} is not among the pools on the disks in {directory} (seen: {seen})")
