@@ -49,6 +49,7 @@ import errno
 import json
 import os
 import re
+import stat
 import uuid
 
 from salt.exceptions import CommandExecutionError, SaltInvocationError
@@ -566,6 +567,10 @@ def validate_backstore(name, dev):
     _check_name("backstore", name)
     if not isinstance(dev, str) or not dev.startswith("/"):
         raise SaltInvocationError(f"backstore {name}: device {dev!r} must be an absolute path")
+    # Missing is allowed here (a zvol made earlier in the same run); a file or directory never is: fileio
+    # would export a file where a LUN was meant.
+    if os.path.exists(dev) and not stat.S_ISBLK(os.stat(dev).st_mode):
+        raise SaltInvocationError(f"backstore {name}: {dev} is not a block device")
     return True
 
 
