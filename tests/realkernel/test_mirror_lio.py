@@ -34,8 +34,8 @@ HERE = Path(__file__).resolve().parent
 GUEST_IP = "10.0.2.15"
 RDMA_CM_PORT = 5555
 POOL = "mdtpool"
-PHASES = ["start", "rxe", "disks", "apply1", "apply2", "writes", "path_loss", "heal", "scrub", "readback", "apply4",
-          "restore", "end"]  # fmt: skip
+PHASES = ["start", "rxe", "disks", "predict", "apply1", "apply2", "writes", "path_loss", "heal", "scrub",
+          "readback", "apply4", "restore", "end"]  # fmt: skip
 
 
 class GuestResults:
@@ -115,6 +115,15 @@ def guest(realkernel):
     return GuestResults(run)
 
 
+def _predicted(guest):
+    """The test=True run's states by id: none failed, each with result None (a change) or True (none)."""
+    ret = json.loads(guest.text("apply0.json") or "{}").get("local")
+    assert isinstance(ret, dict), (guest.text("apply0.json"), guest.text("apply0.err"))
+    by_id = {key.split("_|-")[1]: state for key, state in ret.items()}
+    assert all(s["result"] is not False for s in by_id.values()), {k: s["comment"] for k, s in by_id.items()}
+    return by_id
+
+
 def _lio_disk(facts):
     disks = {name: d for name, d in facts["disks"].items() if d["vendor"] == "LIO-ORG"}
     assert len(disks) == 1, facts["disks"]
@@ -165,6 +174,17 @@ def test_scenario1_lio_target_srp_login_and_zfs_mirror_then_no_changes(guest):
     assert sorted(leaves) == sorted(["loop0", os.path.basename(remote)]), leaves
     assert all(v["state"] == "ONLINE" for v in leaves.values()), leaves
     assert "mdtpool" in first["mdtpool"]["changes"], first["mdtpool"]
+
+    # test=True of the target side before it predicted exactly these changes (kmod.present is Salt's: it
+    # predicts none) and moved nothing: no LIO tree, no SRP login, no pool.
+    predicted = _predicted(guest)
+    assert set(predicted) == {"lio-modules", "srpt", "MDT0", "mdt0-export", "srp-target", "lio-config"}, predicted
+    for sid in sorted(set(predicted) - {"lio-modules"}):
+        assert predicted[sid]["result"] is None, (sid, predicted[sid])
+        assert predicted[sid]["changes"] == first[sid]["changes"], (sid, predicted[sid], first[sid])
+    before = guest.json("apply0.facts.json")
+    assert before["lio"] is None and not before["srp_remote_ports"], before
+    assert "no such pool" in (guest.text("apply0.status.json") or ""), guest.text("apply0.status.json")
 
     # Second apply: nothing to do, and the kernel's view did not move.
     assert {sid: s["changes"] for sid, s in second.items() if s["changes"]} == {}

@@ -100,7 +100,12 @@ facts() {  # facts <name>: what sysfs/configfs and zpool say now
     zpool status -j --json-int mdtpool > "$R/$1.status.json" 2>&1 || true
 }
 
-# === scenario 1: the mirror, twice
+# === scenario 1: the prediction (test=True), then the mirror, twice
+phase predict
+# The target side only: srp.connected cannot predict a login before ib_srp is loaded (no
+# /sys/class/infiniband_srp yet; see the closing note of stop 10).
+salt apply0 state.apply lio_target pillar="$PILLAR" test=True
+facts apply0
 phase apply1
 salt apply1 --retcode-passthrough state.apply mirror_lio pillar="$PILLAR"
 facts apply1
