@@ -14,11 +14,12 @@ setup(
     description="Salt modules, states and formula for ZFS-mirrored Lustre MDTs over SRP",
     license="Apache-2.0",
     python_requires=">=3.9",
-    packages=["mdtmirror_loader", "mdtmirror_loader.modules", "mdtmirror_loader.states"],
+    packages=["mdtmirror_loader", "mdtmirror_loader.modules", "mdtmirror_loader.states", "mdtmirror_loader.runners"],
     package_dir={
         "mdtmirror_loader": "mdtmirror_loader",
         "mdtmirror_loader.modules": "_modules",
         "mdtmirror_loader.states": "_states",
+        "mdtmirror_loader.runners": "_runners",
     },
     install_requires=["salt>=3006"],
     entry_points={"salt.loader": ["mdtmirror = mdtmirror_loader:loader_dirs"]},

@@ -6,17 +6,16 @@ The same job as the ``scst`` module for a node whose target framework is LIO:
 export one local block device as a LUN of the SRP target on a local RDMA
 port, to the peer's initiator only. The objects are the kernel's:
 
-* a **fileio** backstore ``core/fileio_0/<name>`` on the block device
-  (``fd_dev_name`` written to ``control``, the path also to the
-  ``udev_path`` attribute, as targetcli does, so targetcli/rtslib see which
-  device it is), with a T10 unit serial (``wwn/vpd_unit_serial``: without
-  one the LUN has no VPD 0x80/0x83 identifier and udev on the initiator
-  makes no ``/dev/disk/by-id`` link). Not iblock: iblock opens the device
-  exclusively, and the owner's pool must use the very LUN it exports (the
-  peer imports the pool through it on failover); seen on Linux 6.1:
-  ``zpool create`` on an iblock-exported device fails with EBUSY, on a
-  fileio-exported one it works. fileio writes with ``O_DSYNC`` (no write
-  cache: ``write_back`` stays off);
+* an **iblock** backstore ``core/iblock_0/<name>`` on the block device
+  (``udev_path`` written to ``control`` and to the ``udev_path`` attribute,
+  as targetcli does, so targetcli/rtslib see which device it is), with a
+  T10 unit serial (``wwn/vpd_unit_serial``: without one the LUN has no VPD
+  0x80/0x83 identifier and udev on the initiator makes no
+  ``/dev/disk/by-id`` link). iblock opens the device exclusively, direct,
+  no page cache: only the **standby** exports its disk, while the active's
+  pool holds its own disk (seen on Linux 6.1: ``zpool create`` on an
+  iblock-exported device fails with EBUSY, and iblock on a pool's disk
+  too), so one disk never has two holders;
 * the port's target ``srpt/0x<port GID, 32 hex digits>/tpgt_1`` (the form
   rtslib/targetcli use, so ``targetcli ls`` and ``targetctl save`` see it),
   its ``lun/lun_<n>`` linked to the backstore;
@@ -58,6 +57,7 @@ __virtualname__ = "lio"
 
 __all__ = [
     "is_loaded",
+    "delete_backstore",
     "fabric_ready",
     "running_rdma_cm_port",
     "validate_backstore",
@@ -567,8 +567,7 @@ def validate_backstore(name, dev):
     _check_name("backstore", name)
     if not isinstance(dev, str) or not dev.startswith("/"):
         raise SaltInvocationError(f"backstore {name}: device {dev!r} must be an absolute path")
-    # Missing is allowed here (a zvol made earlier in the same run); a file or directory never is: fileio
-    # would export a file where a LUN was meant.
+    # Missing is allowed here (a zvol made earlier in the same run); a file or directory never is.
     if os.path.exists(dev) and not stat.S_ISBLK(os.stat(dev).st_mode):
         raise SaltInvocationError(f"backstore {name}: {dev} is not a block device")
     return True
@@ -645,8 +644,8 @@ def fabric_ready(rdma_cm_port=None):
 
 def create_backstore(name, dev, serial, attributes=None):
     """
-    Create a fileio backstore ``name`` on block device ``dev`` (shared
-    access: the local pool may use ``dev`` too; writes are O_DSYNC) with T10 unit
+    Create an iblock backstore ``name`` on block device ``dev`` (an
+    exclusive open: the device must not be a pool's) with T10 unit
     serial ``serial``, set ``attributes`` (configfs ``attrib/`` names, e.g.
     ``{is_nonrot: 1}``), enable it.
 
@@ -663,17 +662,18 @@ def create_backstore(name, dev, serial, attributes=None):
         raise CommandExecutionError(f"cannot export {dev} as {name}: it does not exist")
     # One HBA directory holds any number of backstores (rtslib restores
     # them under its own numbering; names are what identify them).
-    hba = os.path.join(_root(), "core", "fileio_0")
-    _mkdir(hba, f"the fileio HBA for {name}")
+    hba = os.path.join(_root(), "core", "iblock_0")
+    _mkdir(hba, f"the iblock HBA for {name}")
     path = os.path.join(hba, name)
     _mkdir(path, f"backstore {name}")
     try:
-        _write(os.path.join(path, "control"), f"fd_dev_name={dev}", f"backstore {name}'s device")
+        _write(os.path.join(path, "control"), f"udev_path={dev}", f"backstore {name}'s device")
         # Also the attribute: targetcli/rtslib read the device from it.
         _write(os.path.join(path, "udev_path"), dev, f"backstore {name}'s udev_path")
         _write(os.path.join(path, "wwn", "vpd_unit_serial"), serial, f"backstore {name}'s unit serial")
         for attr, value in sorted((attributes or {}).items()):
             _write(os.path.join(path, "attrib", attr), value, f"backstore {name} attribute {attr}")
+        # iblock opens the device here: EBUSY when another holder (an imported pool) has it.
         _write(os.path.join(path, "enable"), 1, f"enabling backstore {name}")
     except CommandExecutionError:
         # A half-made backstore would block the next attempt: remove it.
@@ -763,6 +763,45 @@ def del_acl(target, name):
         os.rmdir(acl)
     except OSError as exc:
         raise CommandExecutionError(f"LIO refused removing ACL {name} of {target}: {exc}") from exc
+    return True
+
+
+def delete_backstore(name):
+    """
+    Stop exporting backstore ``name`` and remove it: every ACL's mapped LUN
+    that reaches one of its TPG LUNs, those LUNs, then the backstore (the
+    device is closed: another holder, e.g. a pool, may open it). Nothing to
+    do when it does not exist.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lio.delete_backstore MDT0
+    """
+    _check_name("backstore", name)
+    stores = list_backstores()
+    if name not in stores:
+        return False
+    try:
+        for target, tinfo in list_targets().items():
+            tpg = _tpg(target)
+            luns = {lun for lun, linfo in tinfo["luns"].items() if linfo["backstore"] == name}
+            for acl, mapped in tinfo["acls"].items():
+                for mlun, tpg_lun in mapped.items():
+                    if tpg_lun in luns:
+                        mdir = os.path.join(tpg, "acls", acl, f"lun_{mlun}")
+                        for link in _links(mdir):
+                            os.unlink(os.path.join(mdir, link))
+                        os.rmdir(mdir)
+            for lun in sorted(luns):
+                ldir = os.path.join(tpg, "lun", f"lun_{lun}")
+                for link in _links(ldir):
+                    os.unlink(os.path.join(ldir, link))
+                os.rmdir(ldir)
+        os.rmdir(stores[name]["path"])
+    except OSError as exc:
+        raise CommandExecutionError(f"LIO refused removing backstore {name} or its LUNs: {exc}") from exc
     return True
 
 

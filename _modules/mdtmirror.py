@@ -13,6 +13,12 @@ Two checks look at the host (under ``mdtmirror:sysroot``), because only the
 node itself can answer them: that its ``lun_path`` is a block device (the
 kernel lists it in ``/sys/class/block``), and that the LUN number is not
 already another device's in the SCST group.
+
+Roles come from the world, not from the pillar (:py:func:`plan_node`): the
+node where the pool is imported is **active** (its pool holds its own disk,
+it exports nothing and logs in to the peer's LUN); the other is **standby**
+(it exports its disk, exclusively, and holds nothing else). The pillar's
+``owner`` only says which node creates the pool on a fresh pair.
 """
 
 import copy
@@ -31,7 +37,7 @@ except ImportError:
 
 __virtualname__ = "mdtmirror"
 
-__all__ = ["settings", "errors", "local_targets"]
+__all__ = ["settings", "errors", "local_targets", "plan", "node_facts", "node_status", "plan_node"]
 
 # The sections a pair may override, and the keys whose values are free-form
 # mappings (module options, attributes, ...): their contents are not checked
@@ -437,3 +443,292 @@ def local_targets():
         salt '*mds*' mdtmirror.local_targets
     """
     return __salt__[f"{_backend()}.local_targets"]()
+
+
+# --------------------------------------------------------------------------
+# the node's plan: role, export, login, pool (pure)
+# --------------------------------------------------------------------------
+
+# What the peer publishes in the mine, under these names (pillar.example's mine_functions).
+MINE_FACTS = ("mdtmirror_targets", "mdtmirror_srp_ports", "mdtmirror_ips", "mdtmirror_node")
+
+
+def decide_role(cfg, minion_id, local, peer_node=None):
+    """
+    ``("active"|"standby", why)`` of this node, from the world:
+
+    - the pool is imported here: active;
+    - the peer published that it has the pool imported: standby;
+    - this node is the pillar's owner and the pool exists on no disk it can
+      see (``local["pool_on_disks"]`` false): active, it creates the pool;
+    - otherwise standby. ``state.apply`` never imports a pool: a node that
+      comes back after a takeover, or a pair where neither node has the pool
+      imported, stays standby until mdtmirror.switchover/takeover says
+      which node becomes active (multihost is the fence; the pillar is not).
+    """
+    pool = cfg["mirror"]["pool"]
+    peer = cfg.get("peer")
+    if pool in (local.get("pools") or ()):
+        return "active", f"pool {pool} is imported here"
+    if peer_node and pool in (peer_node.get("pools") or ()):
+        return "standby", f"pool {pool} is imported on the peer {peer}"
+    if cfg["mirror"].get("owner") == minion_id:
+        if local.get("pool_on_disks"):
+            return "standby", (
+                f"pool {pool} exists on the disks but is imported nowhere this node knows of: state.apply never "
+                "imports; mdtmirror.switchover (to: <node>) or mdtmirror.takeover makes a node active"
+            )
+        return "active", f"{minion_id} is the pillar's owner and pool {pool} does not exist yet: it creates it"
+    return "standby", f"pool {pool} is not imported here"
+
+
+def peer_target(cfg, peer_facts):
+    """
+    The add_target spec of the peer's SRP target (a dict), from its
+    published login_info: over InfiniBand as it is, over RoCE by its
+    RDMA/CM address (``peer_address`` or its first address) and the pair's
+    RDMA/CM port. None when the pillar gives ``initiator:target``/``match``
+    (see :py:func:`plan_node`) or the peer published no target.
+    """
+    targets = peer_facts.get("mdtmirror_targets")
+    if not targets or not cfg.get("peer"):
+        return None
+    chosen = ([t for t in targets if t.get("enabled")] or targets)[0]
+    info = chosen.get("login_info") or {}
+    ips = peer_facts.get("mdtmirror_ips")
+    if chosen.get("link_layer") == "Ethernet" and ips:
+        t = cfg["target"]
+        if t.get("backend") == "lio":
+            cm_port = (t.get("lio") or {}).get("rdma_cm_port") or 5555
+        else:
+            cm_port = ((t.get("module_options") or {}).get("ib_srpt") or {}).get("rdma_cm_port", 5555)
+        address = cfg.get("peer_address") or ips[0]
+        return {"id_ext": info.get("tid_ext"), "ioc_guid": info.get("ioc_guid"), "dest": f"{address}:{cm_port}"}
+    if info.get("dgid"):
+        keys = ("tid_ext", "ioc_guid", "dgid", "pkey", "service_id")
+        spec = {key: info.get(key) for key in keys}
+        spec["id_ext"] = spec.pop("tid_ext")
+        return {key: spec[key] for key in ("id_ext", "ioc_guid", "dgid", "pkey", "service_id")}
+    return None
+
+
+def peer_initiators(cfg, peer_facts):
+    """
+    Who may log in to this node's export: ``node:initiators`` when given,
+    else the peer's initiator names from the mine (its InfiniBand port GIDs;
+    over RoCE, SCST names RDMA/CM initiators by address, LIO by port ID from
+    the GID). None when the peer has not published them.
+    """
+    given = (cfg.get("node") or {}).get("initiators")
+    if given is not None or not cfg.get("peer"):
+        return list(given or [])
+    ports, ips = peer_facts.get("mdtmirror_srp_ports"), peer_facts.get("mdtmirror_ips")
+    if ports is None or ips is None:
+        return None
+    backend = cfg["target"].get("backend")
+    names = [p["gid"] for p in ports if (p.get("link_layer") == "InfiniBand" or backend == "lio") and p.get("gid")]
+    if backend == "scst" and any(p.get("link_layer") == "Ethernet" for p in ports):
+        names.extend(ips)
+    return names
+
+
+def plan_node(cfg, minion_id, peer_facts, local, role=None):
+    """
+    Everything this node does, from its settings (:py:func:`resolve`), the
+    peer's published facts (``{mine name: data or None}``, see
+    :data:`MINE_FACTS`) and local facts: ``pools`` (imported here),
+    ``pool_on_disks`` (the pool's label is on a disk this node sees),
+    ``login_disk`` (by-id path of the disk of this node's single SRP login,
+    or None) and ``predicted_remote`` (the by-id name udev gives the peer's
+    LUN, from its target identifiers). Pure.
+
+    ``role`` forces the role (mdtmirror.switchover/takeover make a node
+    active before its pool is imported). Returns ``{"node", "pair", "peer",
+    "role", "why", "export", "unexport", "login", "logout", "pool",
+    "missing", "problems"}``:
+
+    - standby: ``export`` = ``{"device", "lun_path", "initiators"}`` (its
+      disk, exclusively: SCST vdisk_blockio, LIO iblock), ``logout`` = the
+      peer's target when known, ``pool`` None;
+    - active: ``unexport`` = ``{"device", "lun", "group"}`` (its disk is
+      the pool's), ``login`` = ``{"target": spec}`` or ``{"discover",
+      "match"}``, ``pool`` = ``{"name", "local", "remote",
+      "remote_pending"}`` (remote None: a problem says why).
+    """
+    peer_facts = peer_facts or {}
+    if role is not None and role not in ("active", "standby"):
+        raise SaltInvocationError(f"role must be active or standby, not {role!r}")
+    if role:
+        why = f"made {role} by the operation in progress"
+    else:
+        role, why = decide_role(cfg, minion_id, local, peer_facts.get("mdtmirror_node"))
+    t, i, m = cfg["target"], cfg["initiator"], cfg["mirror"]
+    node = cfg.get("node") or {}
+    lun_path = node.get("lun_path")
+    if node.get("zvol"):
+        lun_path = "/dev/zvol/" + node["zvol"]["name"]
+    missing = [name for name in MINE_FACTS[:3] if cfg.get("peer") and peer_facts.get(name) is None]
+    problems = []
+    target = i.get("target")
+    if not target and not i.get("match"):
+        target = peer_target(cfg, peer_facts)
+    out = {
+        "node": minion_id,
+        "pair": cfg.get("pair"),
+        "peer": cfg.get("peer"),
+        "role": role,
+        "why": why,
+        "export": None,
+        "unexport": None,
+        "login": None,
+        "logout": None,
+        "pool": None,
+        "missing": missing,
+        "problems": problems,
+    }
+    if role == "standby":
+        out["export"] = {"device": t["device"], "lun_path": lun_path, "initiators": peer_initiators(cfg, peer_facts)}
+        if target:
+            out["logout"] = {"target": target}
+        return out
+    out["unexport"] = {"device": t["device"], "lun": t["lun"], "group": t.get("group")}
+    out["login"] = {"target": target} if target else {"discover": i.get("discover"), "match": i.get("match") or {}}
+    local_side = m.get("local") or lun_path
+    remote, pending = m.get("remote"), False
+    if not remote:
+        remote = local.get("login_disk")
+    if not remote and cfg.get("peer") and local.get("predicted_remote"):
+        # No login yet (a first run, test=True, or the peer came back): the name udev gives the
+        # peer's LUN follows from its target identifiers, so the pool is planned now and created
+        # (or healed) once the login of this same run brought the disk.
+        remote, pending = local["predicted_remote"], True
+    if not remote:
+        problems.append(
+            f"cannot build pool {m['pool']}: peer LUN not visible: no single SRP login with a by-id disk "
+            "(apply mdtmirror.initiator first, or set mdtmirror:mirror:remote)"
+        )
+    out["pool"] = {"name": m["pool"], "local": local_side, "remote": remote, "remote_pending": pending}
+    return out
+
+
+def _mine_facts(peer):
+    """The peer's published facts, one mine round trip for all of them."""
+    published = __salt__["mine.get"](peer, list(MINE_FACTS)) or {}
+    return {fun: (published.get(fun) or {}).get(peer) for fun in MINE_FACTS}
+
+
+def _local_facts(cfg):
+    """What the plan needs from this host: pools here, the pool on the disks, the login's disk."""
+    pool = cfg["mirror"]["pool"]
+    pools = list(__salt__["zfsmirror.list_pools"]())
+    local = {"pools": pools, "pool_on_disks": False, "login_disk": None, "predicted_remote": None}
+    if pool not in pools and cfg["mirror"].get("owner") == __grains__["id"]:
+        local["pool_on_disks"] = pool in __salt__["zfsmirror.import_listing"]()
+    if pool in pools or cfg["mirror"].get("owner") == __grains__["id"] or cfg.get("peer"):
+        try:
+            logins = __salt__["srp.list_logins"]()
+        except (CommandExecutionError, SaltInvocationError):
+            logins = []  # ib_srp not loaded yet: no login
+        if len(logins) == 1:
+            disks = __salt__["srp.disks"](logins[0], timeout=10)
+            if disks and disks[0].get("by_id"):
+                local["login_disk"] = disks[0]["by_id"][0]
+    t = cfg["target"]
+    if cfg.get("peer"):
+        if t.get("backend") == "lio":
+            serial = __salt__["lio.default_serial"](cfg["peer"], t["device"])
+            local["predicted_remote"] = __salt__["lio.initiator_by_id"](serial)
+        else:
+            local["predicted_remote"] = __salt__["scst.initiator_by_id"](t["device"], t.get("attributes"))
+    return local
+
+
+def plan(defaults=None, role=None):
+    """
+    This node's plan (:py:func:`plan_node`) with its settings: role (from
+    where the pool is imported), what it exports, where it logs in, what
+    happens to the pool, and why. Computed once per run (the formula's SLS
+    files share it). Nothing is changed.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*mds*' mdtmirror.plan
+    """
+    # One job renders several SLS files: they share one plan. Keyed by the job,
+    # so a minion that keeps its modules between jobs never reuses an old plan.
+    jid = __opts__.get("jid")
+    key = ("mdtmirror.plan", role, jid)
+    if jid and key in __context__:
+        return copy.deepcopy(__context__[key])
+    cfg = settings(defaults)
+    if cfg["errors"]:
+        out = {"settings": cfg, "role": None, "why": "the pillar has errors", "problems": [], "missing": []}
+        return out
+    peer_facts = _mine_facts(cfg["peer"]) if cfg.get("peer") else {}
+    out = plan_node(cfg, __grains__["id"], peer_facts, _local_facts(cfg), role=role)
+    out["settings"] = cfg
+    if jid:
+        __context__[key] = copy.deepcopy(out)
+    return out
+
+
+def node_facts():
+    """
+    What this node publishes for its peer (mine function ``mdtmirror_node``):
+    the pools imported here.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*mds*' mdtmirror.node_facts
+    """
+    return {"pools": sorted(__salt__["zfsmirror.list_pools"]())}
+
+
+def node_status():
+    """
+    This node's part of its pair, for operations and status views: pair,
+    peer, pool, role and why, whether the pool is imported here, and if so
+    its health (``redundant``: both sides ONLINE and no resilver running,
+    ``problems`` in words), whether it exports its disk and is logged in.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*mds*' mdtmirror.node_status
+    """
+    p = plan()
+    cfg = p["settings"]
+    pool = cfg["mirror"]["pool"]
+    out = {
+        "node": __grains__["id"],
+        "pair": cfg.get("pair"),
+        "peer": cfg.get("peer"),
+        "pool": pool,
+        "role": p.get("role"),
+        "why": p.get("why"),
+        "errors": list(cfg["errors"]),
+        "imported": False,
+        "health": None,
+    }
+    if cfg["errors"]:
+        return out
+    out["imported"] = pool in __salt__["zfsmirror.list_pools"]()
+    if out["imported"]:
+        side = p.get("pool") or {}
+        try:
+            if side.get("local") and side.get("remote"):
+                heal = __salt__["zfsmirror.heal"](pool, side["local"], side["remote"], test=True)
+                problems = list(heal["problems"]) + list(heal["waits"])
+                resilver = heal["resilver"]
+                redundant = heal["redundant"] and not (resilver and resilver.get("state") == "scanning")
+            else:
+                redundant, resilver, problems = False, None, list(p["problems"])
+        except (CommandExecutionError, SaltInvocationError) as exc:
+            redundant, resilver, problems = False, None, [str(exc)]
+        out["health"] = {"redundant": redundant, "resilver": resilver, "problems": problems}
+    return out

@@ -93,6 +93,7 @@ __all__ = [
     "set_pool_properties",
     "create",
     "heal",
+    "import_listing",
     "import_pool",
     "export_pool",
     "create_zvol",
@@ -2058,6 +2059,26 @@ def _import_listing():
     return pools, directory
 
 
+def import_listing(reread=True):
+    """
+    The pools on the visible disks that are not imported here (``zpool
+    import -d <import_dir>``), ``{name: parse_import_list entry}``. With
+    ``reread`` (default), an empty answer makes this kernel re-read the
+    partition tables of the disks first (a disk partitioned by the peer over
+    SRP shows no label until then) and look again. Nothing is imported.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*mds*' zfsmirror.import_listing
+    """
+    listing, _ = _import_listing()
+    if not listing and reread and _reread_partition_tables():
+        listing, _ = _import_listing()
+    return listing
+
+
 def _reread_partition_tables():
     """
     Make this kernel re-read the partition tables of the whole disks in the
@@ -2239,13 +2260,21 @@ def create(
 
 
 def _side_prefixes(path):
-    """The given path and its stable name: the pool may record either (with -partN)."""
+    """
+    The given path, its stable name, every other ``/dev/disk/by-id`` name
+    of the same device and its node: the pool may record any (with -partN). ``zpool
+    import -d /dev/disk/by-id`` picks the name it meets first: seen on a
+    real kernel, an SRP disk planned as ``scsi-36001405...`` came back from a
+    switchover's import as ``wwn-0x6001405...``.
+    """
     _check_device(path)
     prefixes = [path]
     if _device_present(path):
         stable, _ = stable_path(path)
-        if stable not in prefixes:
-            prefixes.append(stable)
+        node = _unhost(os.path.realpath(_host(path)))
+        for name in [stable, *_by_id_links(path), node]:
+            if name not in prefixes:
+                prefixes.append(name)
     return prefixes
 
 
@@ -2486,11 +2515,12 @@ def import_pool(pool, force=False, test=False):
             f"this host has no hostid in {_path('hostid')}: multihost pools cannot be imported; "
             "run zfsmirror.ensure_hostid first"
         )
+    # The peer partitioned this node's disk (zpool create on a whole disk, through SRP) while this kernel
+    # only saw it from outside: its partition view is stale and the label is inside partition 1. Seen on
+    # real pairs: without a re-read the pool is not found at all, or (found through the peer's LUN) it
+    # imports DEGRADED with the local side missing. So re-read first, always.
+    _reread_partition_tables()
     listing, directory = _import_listing()
-    if pool not in listing and _reread_partition_tables():
-        # The peer partitioned both disks (zpool create on a whole disk) while this kernel only saw them
-        # from outside: its partition view is stale and the labels are inside partition 1.
-        listing, directory = _import_listing()
     if pool not in listing:
         seen = ", ".join(sorted(listing)) or "none"
         raise CommandExecutionError(f"pool {pool} is not among the pools on the disks in {directory} (seen: {seen})")

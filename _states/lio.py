@@ -154,7 +154,7 @@ def fabric_ready(name, rdma_cm_port=None, publish=False):
 
 def backstore_present(name, dev, serial, attributes=None):
     """
-    Ensure a fileio backstore ``name`` exports block device ``dev`` with T10
+    Ensure an iblock backstore ``name`` exports block device ``dev`` with T10
     unit serial ``serial`` (the peer's ``/dev/disk/by-id`` name comes from it)
     and the given ``attributes`` (configfs ``attrib/`` names).
 
@@ -178,8 +178,8 @@ def backstore_present(name, dev, serial, attributes=None):
             return plan
         info = stores[name]
         problems = []
-        if info["plugin"] != "fileio":
-            problems.append(f"it is a {info['plugin']} backstore, not fileio (iblock would lock out the local pool)")
+        if info["plugin"] != "block":
+            problems.append(f"it is a {info['plugin']} backstore, not iblock (exclusive, no page cache)")
         if info["dev"] != dev:
             problems.append(f"its device is {info['dev']}, declared {dev}")
         if info["serial"] != serial:
@@ -206,6 +206,29 @@ def backstore_present(name, dev, serial, attributes=None):
         return plan
 
     return _run(name, build, f"LIO backstore {name} is as declared", f"LIO backstore {name}")
+
+
+def backstore_absent(name):
+    """
+    Ensure backstore ``name`` does not exist, nor any LUN or ACL mapping
+    that exports it (the active node's disk belongs to its pool, not to
+    an export).
+    """
+
+    def build():
+        plan = _Plan()
+        stores = _backstores()
+        if name in stores:
+            info = stores[name]
+            plan.add(
+                name,
+                {"dev": info["dev"], "exports": info["exports"]},
+                None,
+                lambda: __salt__["lio.delete_backstore"](name),
+            )
+        return plan
+
+    return _run(name, build, f"LIO backstore {name} is absent", f"LIO backstore {name} removed")
 
 
 def lun_exported(name, backstore, lun, initiators, target=None, hca=None, port=None):

@@ -194,6 +194,44 @@ def hostid_present(name):
     return ret
 
 
+def pool_exported(name):
+    """
+    Ensure pool ``name`` is not imported here (``zfsmirror.export_pool``:
+    never forced; a busy pool, e.g. a mounted MDT, fails naming zpool's
+    reason). The first step of a switchover on the active node.
+    """
+    return _planned(
+        _ret(name),
+        lambda test: __salt__["zfsmirror.export_pool"](name, test=test),
+        f"pool {name} is not imported here",
+        f"pool {name} exported",
+    )
+
+
+def pool_imported(name, force=False):
+    """
+    Ensure pool ``name`` is imported here (``zfsmirror.import_pool``, with
+    ``cachefile=none``). Multihost is the fence: a pool another host has
+    imported is refused whatever ``force`` says; ``force: True`` only allows
+    importing a pool that another host last used and did not export (it
+    crashed: a takeover). The comment gives the pool's health after import.
+    """
+    ret = _ret(name)
+    try:
+        plan = __salt__["zfsmirror.import_pool"](name, force=force, test=True)
+        if not plan["changed"]:
+            ret["comment"] = f"pool {name} is imported here ({plan['health']})"
+            return ret
+        if __opts__["test"]:
+            ret.update(result=None, changes=plan["changes"], comment=f"Would import pool {name}: {plan['note']}")
+            return ret
+        done = __salt__["zfsmirror.import_pool"](name, force=force, test=False)
+    except (CommandExecutionError, SaltInvocationError) as exc:
+        return _fail(ret, exc)
+    ret.update(changes=done["changes"], comment=f"Imported pool {name} ({done['health']}): {done['note']}")
+    return ret
+
+
 def zvol_present(name, size, properties=None):
     """
     Ensure zvol ``name`` (``pool/volume``) exists with ``size`` and

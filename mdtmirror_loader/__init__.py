@@ -20,4 +20,5 @@ def loader_dirs():
     return {
         "modules": _package_dir("mdtmirror_loader.modules"),
         "states": _package_dir("mdtmirror_loader.states"),
+        "runners": _package_dir("mdtmirror_loader.runners"),
     }

@@ -1,33 +1,63 @@
-{#- Target side of the seed's runbook: export this node's local LUN over SRP
-    with SCST, to the initiators allowed in the pillar. -#}
-{%- from tpldir ~ "/map.jinja" import mdtmirror, pillar_errors, peer_facts, mine with context %}
+{#- Target side of the seed's runbook, by role (mdtmirror.plan): the standby
+    exports its local LUN over SRP (SCST vdisk_blockio or LIO iblock: an
+    exclusive holder) to the peer's initiators; the active exports nothing,
+    its disk belongs to its pool. -#}
+{%- from tpldir ~ "/map.jinja" import mdtmirror, plan, pillar_errors, mine with context %}
 {%- set t = mdtmirror.target %}
 {%- set node = mdtmirror.get("node", {}) %}
-{%- set lun_path = node.get("lun_path") %}
+{%- set export = plan.get("export") or {} %}
+{%- set lun_path = export.get("lun_path") %}
+{%- set initiators = export.get("initiators") %}
+{%- set peer_facts_missing = plan.get("export") and initiators is none %}
 {{ pillar_errors("target") }}
 
 include:
   - mdtmirror.modules
+{%- if plan.get("unexport") %}
+{%-   set u = plan.unexport %}
+{%-   if t.backend == "lio" %}
 
-{#- Who may log in: given in the pillar, or the peer's initiator names from
-    the mine (its InfiniBand port GIDs; its addresses for RoCE logins). #}
-{%- set initiators = node.get("initiators") %}
-{%- set peer_facts_missing = false %}
-{%- if initiators is none and mdtmirror.peer %}
-{%-   if peer_facts.mdtmirror_srp_ports is none or peer_facts.mdtmirror_ips is none %}
-{%-     set peer_facts_missing = true %}
+{#- Active: Its disk is the pool's: no LIO export of it. #}
+mdtmirror-lio-unexport:
+  lio.backstore_absent:
+    - name: {{ u.device }}
+    - require:
+      - lio: mdtmirror-lio-fabric
+
+mdtmirror-lio-config:
+  lio.config_saved:
+    - path: {{ t.lio.config_file | json }}
+    - require:
+      - lio: mdtmirror-lio-unexport
 {%-   else %}
-{%-     set names = [] %}
-{%-     for p in peer_facts.mdtmirror_srp_ports %}
-{%-       if (p.link_layer == "InfiniBand" or t.backend == "lio") and p.gid %}{% do names.append(p.gid) %}{% endif %}
-{%-     endfor %}
-{#-     SCST names RDMA/CM (RoCE) initiators by address; LIO by port ID (from the GID) for both. #}
-{%-     if t.backend == "scst" and peer_facts.mdtmirror_srp_ports | selectattr("link_layer", "equalto", "Ethernet") | list %}
-{%-       do names.extend(peer_facts.mdtmirror_ips) %}
-{%-     endif %}
-{%-     set initiators = names %}
+
+{#- Active: Its disk is the pool's: SCST must not hold it. #}
+mdtmirror-scst-unexport-lun:
+  scst.lun_absent:
+    - lun: {{ u.lun }}
+    - group: {{ u.group }}
+    - hca: {{ node.get("hca") | json }}
+    - port: {{ node.get("port") | json }}
+    - require:
+      - scst: mdtmirror-scst-modules
+
+mdtmirror-scst-unexport-device:
+  scst.device_absent:
+    - name: {{ u.device }}
+    {#- Its LUN went in the state above (force: test=True predicts both). #}
+    - force: true
+    - require:
+      - scst: mdtmirror-scst-unexport-lun
+
+{#- The boot configuration must not export the pool's disk either. #}
+mdtmirror-scst-config:
+  scst.config_saved:
+    - path: {{ t.config_file | json }}
+    - require:
+      - scst: mdtmirror-scst-unexport-device
 {%-   endif %}
 {%- endif %}
+{%- if plan.get("export") %}
 
 {%- if node.get("zvol") %}
 {#- No hardware RAID LUN: a zvol of a local pool backs the export. #}
@@ -192,5 +222,6 @@ mdtmirror-scst-service:
     - name: {{ t.service }}
     - require:
       - scst: mdtmirror-scst-config
+{%- endif %}
 {%- endif %}
 {%- endif %}

@@ -1,9 +1,13 @@
 {#- The pillar of this node, checked before anything changes anywhere:
     mdtmirror.orch runs this on every node first (mdtmirror.settings has the
-    rules; each problem is one failing state naming its pillar key). -#}
-{%- from tpldir ~ "/map.jinja" import mdtmirror, pillar_errors with context %}
+    rules; each problem is one failing state naming its pillar key). It also
+    says which role the node has and why (mdtmirror.plan). -#}
+{%- from tpldir ~ "/map.jinja" import mdtmirror, plan, pillar_errors with context %}
 {{ pillar_errors("validate") }}
+
+{%- set summary = "pillar of " ~ grains["id"] ~ ": pair " ~ mdtmirror.pair ~ ", peer " ~ mdtmirror.peer
+      ~ ", owner " ~ mdtmirror.mirror.owner ~ "; role " ~ plan.role ~ ": " ~ plan.why %}
 
 mdtmirror-pillar-valid:
   test.succeed_without_changes:
-    - name: "pillar of {{ grains['id'] }}: pair {{ mdtmirror.pair }}, peer {{ mdtmirror.peer }}, owner {{ mdtmirror.mirror.owner }}"
+    - name: {{ summary | json }}

@@ -4,7 +4,8 @@
 written to SCST (``/dev/loop0``) resolves to ``root + path``: a regular file under
 ``root/dev/`` is a block device whose size is the file's size, a regular file
 elsewhere is a plain file (usable by vdisk_fileio only), a missing path gives
-ENOENT.
+ENOENT. A node of the host's ``/dev`` that links out of the root (an SRP
+disk: the peer's backing file) is a block device too (holders.resolve).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from . import holders
 
 DEFAULT_PASSTHROUGH = [
     {
@@ -91,7 +94,12 @@ class HostConfig:
                 Path(real).resolve().relative_to(dev_dir.resolve())
                 return "block", st.st_size
             except ValueError:
-                return "file", st.st_size
+                pass
+            # a node of this host's /dev whose link leaves the host (the SRP emulator's
+            # /dev/sdX -> the peer's backing file) is a block device of this host too
+            if holders.resolve(self.root, path).startswith("/dev/"):
+                return "block", st.st_size
+            return "file", st.st_size
         return "other", 0
 
     # ---- RDMA ------------------------------------------------------------

@@ -9,7 +9,7 @@ import sys
 import types
 from pathlib import Path
 
-from tests.emul import scstfs
+from tests.emul import scstfs, zfsemu
 from tests.emul.host import HostConfig
 from tests.emul.scstkernel import ScstKernel
 
@@ -118,7 +118,8 @@ def make_host(base, name="mds01", lun_mib=64, scst_loaded=True, **host_kwargs):
         kernel=kernel,
         handle=handle,
         target="fe80:0000:0000:0000:" + guid,
-        mdtmirror={"sysroot": str(root), "bin": {"modprobe": str(modprobe)}},
+        # zpool/zfs of the host too: the formula's plan reads where the pool is (the node's role) first.
+        mdtmirror={"sysroot": str(root), "bin": {"modprobe": str(modprobe), **zfsemu.install(root)}},
     )
 
 

@@ -36,6 +36,15 @@ cluster_mode, cpu_mask, io_grouping_type, threads, threads_num,
 threads_pool_type, pr_file_name), never to reads other than last_sysfs_mgmt_res.
 blockio ``blocksize`` is validated as HEAD does on kernels < 6.15 (<= 4096,
 checked when the device is first opened; backends have 512-byte sectors).
+vdisk_blockio opens its backing device exclusively (FMODE_EXCL, holder
+``scst:<device>``) in the host's holder registry (holders.py), shared with
+the zpool emulator: a device another holder has (another blockio device, a
+pool; a partition of it or its whole disk) gives EBUSY when the device is
+opened -- at add_device, through the copy manager's LUN
+(scst-3.11-pre-linux-6.1-zfs/exclusive-holders.txt: write fails EBUSY,
+last_sysfs_mgmt_res -16, "attach_tgt() failed: -16", no device). Closing
+(last LUN gone, active=0, del_device) releases it; vdisk_fileio never claims.
+A new ScstKernel (module load) drops stale ``scst:`` claims of its host.
 """
 
 from __future__ import annotations
@@ -48,9 +57,11 @@ import time
 from collections import OrderedDict
 from typing import Callable
 
+from . import holders
 from .host import HostConfig
 
 PAGE_SIZE = 4096
+HOLDER_PREFIX = "scst:"
 SCST_MAX_LUN = 16383
 KEY = "[key]"
 SCST_VERSION = "3.11.0-pre"
@@ -484,6 +495,7 @@ class VDev(Device):
         self.dif_static_app_tag = 0
         self.reexam_pending = False
         self.is_open = False
+        self.claim: str | None = None  # holder registry key while blockio holds its device
         self.t10_dev_id = ""
         self.t10_dev_id_set = False
         self.t10_vend_id = "SCST_FIO"
@@ -635,6 +647,8 @@ class ScstKernel:
         self.drivers["ib_srpt"] = OrderedDict()
         self._make_srpt_targets()
         self._root = Dir(self._root_children)
+        # module load: no SCST device holds anything on this host
+        holders.release_holders(self.host.root, prefix=HOLDER_PREFIX)
 
     # ------------------------------------------------------------------
     # public API
@@ -1096,17 +1110,20 @@ class ScstKernel:
         try:
             if name in self.devices:
                 raise _err(errno.EEXIST)
-            self._vdisk_attach(v)
+            try:
+                self._vdisk_attach(v)
+            except OSError as e:
+                self.dmesg.append("scst: ***ERROR***: New device handler's %s attach() failed: %d" % (h.name, -e.errno))
+                raise
             self.devices[name] = v
             try:
-                self._cm_dev_register(v)
+                self._cm_dev_register(v)  # opens the device (attach_tgt of the copy manager's LUN)
             except OSError:
                 del self.devices[name]
+                self._vdisk_close(v)
                 raise
-        except OSError as e:
+        except OSError:
             self.vdevs.remove(v)
-            if e.errno not in (errno.EEXIST,):
-                self.dmesg.append("scst: ***ERROR***: New device handler's %s attach() failed: %d" % (h.name, -e.errno))
             raise
         self.dmesg.append("scst: Attached to virtual device %s" % name)
 
@@ -1275,9 +1292,6 @@ class ScstKernel:
         if v.thin_provisioned:
             v.tp_attr = True
 
-    def _open_holders(self, path: str, me: VDev) -> bool:
-        return any(o is not me and o.blockio and o.is_open and o.filename == path for o in self.vdevs)
-
     def _vdisk_open_fd(self, v: VDev) -> None:
         if not v.dev_active:
             raise _err(errno.EMEDIUMTYPE)
@@ -1285,15 +1299,25 @@ class ScstKernel:
         if v.blockio:
             if kind != "block":
                 raise _err(errno.ENOTBLK)
-            if self._open_holders(v.filename, v):
-                raise _err(errno.EBUSY)  # blockio claims the bdev exclusively
+            # blkdev_get_by_path(FMODE_EXCL, holder=virt_dev): EBUSY if another holder has it
+            # (another blockio device on the same disk, a pool, a partition or the whole disk)
+            if v.claim is None:
+                v.claim = holders.claim(self.host.root, v.filename, HOLDER_PREFIX + v.name)
             if v.block_size > PAGE_SIZE:  # bdev_validate_blocksize() (HEAD, kernel < 6.15)
+                self._vdisk_close(v)
                 raise _err(errno.EINVAL)
             if not v.opt_trans_len_set:
                 v.opt_trans_len = int(self.host.io_opt.get(v.filename, 0)) or v.opt_trans_len
         elif kind == "dir":
             raise _err(errno.EISDIR)
         v.is_open = True
+
+    def _vdisk_close(self, v: VDev) -> None:
+        """vdisk_close_fd(): the backing device is closed; blockio's exclusive claim goes."""
+        v.is_open = False
+        if v.claim is not None:
+            holders.release(self.host.root, v.claim, HOLDER_PREFIX + v.name)
+            v.claim = None
 
     def _attach_tgt(self, dev: Device) -> None:
         dev.tgt_dev_cnt += 1
@@ -1305,6 +1329,9 @@ class ScstKernel:
             except OSError as e:
                 if e.errno != errno.EMEDIUMTYPE:
                     dev.tgt_dev_cnt -= 1
+                    self.dmesg.append(
+                        "scst: ***ERROR***: Device handler's %s attach_tgt() failed: %d" % (dev.handler.name, -e.errno)
+                    )
                     raise
 
     def _tgt_dev_del(self, td: TgtDev) -> None:
@@ -1316,7 +1343,7 @@ class ScstKernel:
     def _detach_tgt(self, dev: Device) -> None:
         dev.tgt_dev_cnt -= 1
         if dev.tgt_dev_cnt == 0 and isinstance(dev, VDev):
-            dev.is_open = False
+            self._vdisk_close(dev)
 
     def _del_vdev(self, name: str) -> None:
         v = self._vdev_find(name)
@@ -1331,6 +1358,7 @@ class ScstKernel:
                         self._acg_del_lun(acg, lun)
         del self.devices[name]
         self.vdevs.remove(v)
+        self._vdisk_close(v)
         self.dmesg.append("scst: Detached from virtual device %s" % name)
 
     # ------------------------------------------------------------------
@@ -1994,7 +2022,7 @@ class ScstKernel:
                 if val == v.dev_active:
                     return
                 if val == 0:
-                    v.is_open = False
+                    self._vdisk_close(v)
                     v.dev_active = 0
                     return
                 v.dev_active = 1

@@ -96,11 +96,45 @@ Multihost
 multihost=on and the other host alive -> refused even with ``-f`` ("pool is
 imported on host ..."); multihost=off -> refused without ``-f`` ("pool was
 previously in use from another system"). ``crash(root)`` models a host dying
-(its imports vanish, its labels stay active): then ``-f`` imports a
-multihost pool on the other host (the activity check sees no MMP writes).
+(its imports vanish, its labels stay active with its hostid, its exclusive
+claims go): then ``-f`` imports a multihost pool on the other host (the
+activity check sees no MMP writes).
 multihost=on needs a hostid (``<root>/etc/hostid``): create refuses with
 libzfs' "requires a non-zero system hostid", import with the wording of
 zfs-json/zpool_import_no_hostid.txt.
+
+Exclusive holders
+-----------------
+ZFS opens its leaves exclusively (FMODE_EXCL), and so does SCST's
+vdisk_blockio: both use the host's holder registry (holders.py, keyed by the
+device on that host: an initiator's SRP ``/dev/sdX`` is not the peer's disk).
+A pool imported here holds its ONLINE leaves as ``zfs:<pool>`` -- a whole disk
+by the partition ZFS made on it (``part=1``), a loop device itself -- from
+create, import, attach, replace and online/reopen/clear of a leaf until the
+leaf stops being ONLINE (offline, removed, detached, replaced) or the pool is
+exported or destroyed; ``crash`` drops every claim of the host. A device
+another holder has (scst-3.11-pre-linux-6.1-zfs/exclusive-holders.txt):
+
+- ``zpool create``/``attach``/``replace`` on an unpartitioned device (loop):
+  zero_label()'s ``cannot open '<path>': Device or resource busy`` goes to
+  stderr and the kernel refuses with EBUSY: ``cannot create '<pool>': one or
+  more vdevs refer to the same device, or one of`` / ``the devices is part of
+  an active md or lvm device`` (two lines, captured), ``cannot attach <new>
+  to <old>: <new> is busy`` / ``cannot replace <old> with <new>: <new> is
+  busy`` (libzfs
+  zpool_vdev_attach(), not captured); a missing hostid for multihost=on is
+  reported after the zero_label() lines, as captured;
+- on a whole disk (partitioned): check_disk()'s exclusive open fails first:
+  ``<path> is in use and contains a unknown filesystem.`` (as for a disk of a
+  pool imported here, zfs/zpool_create_inuse.txt);
+- ``zpool import``: the held leaf cannot be opened: ``UNAVAIL`` like a missing
+  one (a mirror imports DEGRADED); with no replica left the try-import fails
+  and the pool is not offered: ``cannot import '<pool>': no such pool
+  available`` (captured, case E); ``zpool online``/``reopen``/``clear`` of a
+  held leaf: it remains faulted.
+``zpool create -f`` on a disk of a pool imported here is refused under "the
+following errors must be manually repaired:" (check_file_generic(): an ACTIVE
+pool cannot be forced; role-aware-switchover.txt).
 
 ``zfs send`` writes ``MAGIC`` followed by a JSON payload (snapshot, guids,
 properties, dataset contents as kept here); ``zfs recv`` refuses anything
@@ -121,6 +155,8 @@ import stat
 import sys
 import time
 
+from tests.emul import holders
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MAGIC = b"ZFSEMU-SEND-STREAM\x00v1\n"
 VERSION = ("zfs-2.3.2-2~bpo12+2", "zfs-kmod-2.3.2-2~bpo12+2")
@@ -136,6 +172,11 @@ VOL_REFER = 57344
 POOL_META = 344064  # root used 540672 = 2 x 98304 + this (zfs/zfs_list_all.txt)
 RESILVER_BYTES = 73728  # "resilvered 72K" in the captures
 RESILVER_CALLS = 1  # status calls that see a resilver in progress
+HOLDER_PREFIX = "zfs:"  # holder name of a pool's exclusive claims (holders.py)
+EBUSY_CREATE = (
+    "cannot %s '%s': one or more vdevs refer to the same device, or one of\n"
+    "the devices is part of an active md or lvm device"
+)
 
 SCRIPT = """#!/bin/sh
 PYTHONPATH={repo}${{PYTHONPATH:+:$PYTHONPATH}} exec {python} -m tests.emul.zfsemu --root {root} {tool} "$@"
@@ -969,9 +1010,49 @@ def split_prop(text):
 # --------------------------------------------------------------------------
 
 
-def leaf_opens(cli, leaf):
-    """The leaf's path opens, and on the disk that carries this vdev's label (vdev_validate)."""
+def holder_of(name):
+    return HOLDER_PREFIX + name
+
+
+def leaf_part(leaf):
+    """ZFS holds the partition it made on a whole disk (partition 1), an unpartitioned device itself."""
+    return 1 if leaf["path"] != leaf["dev"] else None
+
+
+def held_elsewhere(cli, dev, holder, part=None):
+    """The other exclusive holder of ``dev`` (or of its partition ``part``) on this host, or None."""
+    try:
+        return holders.conflict(cli.host.root, dev, holder, part)
+    except OSError:
+        return None
+
+
+def claim_leaf(cli, pool_name, leaf):
+    """Open the leaf exclusively for the pool; False if another holder has it."""
+    try:
+        leaf["claim"] = holders.claim(cli.host.root, leaf["dev"], holder_of(pool_name), leaf_part(leaf))
+    except OSError:
+        return False
+    return True
+
+
+def sync_claims(cli):
+    """Claims of this host's pools: exactly their ONLINE leaves (a closed vdev lets go of its disk)."""
+    keep = set()
+    for pool in cli.pools.values():
+        for leaf in leaves(pool):
+            if leaf["state"] == "ONLINE" and leaf.get("claim"):
+                keep.add((leaf["claim"], holder_of(pool["name"])))
+            else:
+                leaf.pop("claim", None)
+    holders.release_holders(cli.host.root, keep, prefix=HOLDER_PREFIX)
+
+
+def leaf_opens(cli, leaf, pool=None):
+    """The leaf's path opens (exclusively, for ``pool``), and on the disk that carries this vdev's label."""
     if not cli.host.can_open(leaf["dev"])[0]:
+        return False
+    if pool is not None and held_elsewhere(cli, leaf["dev"], holder_of(pool["name"]), leaf_part(leaf)):
         return False
     key = cli.host.key(leaf["dev"])
     if key == leaf.get("key"):
@@ -984,7 +1065,7 @@ def probe(cli, pool):
     """I/O to every leaf: ONLINE leaves that cannot be opened become REMOVED."""
     changed = False
     for leaf in leaves(pool):
-        if leaf["state"] == "ONLINE" and not leaf_opens(cli, leaf):
+        if leaf["state"] == "ONLINE" and not leaf_opens(cli, leaf, pool):
             leaf["state"] = "REMOVED"
             leaf["resilvering"] = False
             changed = True
@@ -1108,28 +1189,25 @@ def vet_devices(cli, tops, force, pool_name, what="create"):
     devs = [d for _, ds in tops for d in ds]
     keys = []
     problems = []
-    busy = False
     for dev in devs:
         check_device(cli, dev)
         problem = in_use_problem(cli, dev)
         if problem and problem[0] and problem[1].endswith("filesystem."):
             raise ZError(problem[1])
-        if problem and not force:
+        if partitioned(dev) != dev and held_elsewhere(cli, dev, holder_of(pool_name)):
+            # check_disk(): the whole disk's O_EXCL open fails (zfs/zpool_create_inuse.txt wording)
+            raise ZError("%s is in use and contains a unknown filesystem." % dev)
+        # check_file_generic(): a pool ACTIVE here cannot be forced
+        if problem and (problem[0] or not force):
             problems.append(problem[1])
-        busy = busy or bool(problem and problem[0])
         keys.append(cli.host.key(dev))
     if problems:
-        raise ZError("invalid vdev specification\nuse '-f' to override the following errors:\n" + "\n".join(problems))
-    if busy:
-        raise ZError(
-            "cannot %s '%s': one or more vdevs refer to the same device, or one of\n"
-            "the devices is part of an active md or lvm device" % (what, pool_name)
-        )
+        header = "use '-f' to override the following errors:"
+        if force:
+            header = "the following errors must be manually repaired:"
+        raise ZError("invalid vdev specification\n%s\n" % header + "\n".join(problems))
     if len(set(keys)) != len(keys):
-        raise ZError(
-            "cannot %s '%s': one or more vdevs refer to the same device, or one of\n"
-            "the devices is part of an active md or lvm device" % (what, pool_name)
-        )
+        raise ZError(EBUSY_CREATE % (what, pool_name))
     sizes = {}
     for dev in devs:
         sizes[dev] = cli.host.size(dev)
@@ -1142,6 +1220,16 @@ def vet_devices(cli, tops, force, pool_name, what="create"):
     if problems:
         raise ZError("invalid vdev specification\nuse '-f' to override the following errors:\n" + "\n".join(problems))
     return sizes
+
+
+def zero_labels(cli, devs, pool_name):
+    """make_disks(): zero_label() opens each unpartitioned device O_EXCL; a held one prints and stays busy."""
+    busy = []
+    for dev in devs:
+        if partitioned(dev) == dev and held_elsewhere(cli, dev, holder_of(pool_name)):
+            cli.eprint("cannot open '%s': %s" % (dev, os.strerror(errno.EBUSY)))
+            busy.append(dev)
+    return busy
 
 
 def new_leaf(cli, dev, size):
@@ -1215,7 +1303,11 @@ def zpool_create(cli, args):
     fs_props = dict(split_prop(p) for p in flags.get("O", []))
     if "m" in flags:
         fs_props["mountpoint"] = flags["m"][0]
+    no_hostid = False
     for key, value in props.items():
+        if key == "multihost" and value == "on" and cli.host.hostid() == 0:
+            no_hostid = True  # zpool_valid_proplist(): after make_disks (exclusive-holders.txt, case A)
+            continue
         check_pool_prop(cli.host, key, value, True, name)
     for key, value in fs_props.items():
         check_ds_prop(key, value, "filesystem", "cannot create '%s'" % name)
@@ -1223,6 +1315,8 @@ def zpool_create(cli, args):
     sizes = vet_devices(cli, tops, "f" in flags, name)
     if name in cli.pools and "n" not in flags:
         raise ZError("cannot create '%s': pool already exists" % name)
+    if no_hostid and "n" in flags:
+        raise ZError("cannot create '%s': requires a non-zero system hostid" % name)
     if "n" in flags:
         cli.print("would create '%s' with the following layout:\n" % name)
         cli.print("\t%s" % name)
@@ -1234,6 +1328,11 @@ def zpool_create(cli, args):
             else:
                 cli.print("\t  %s" % os.path.basename(ds[0]))
         return
+    busy = zero_labels(cli, [d for _, ds in tops for d in ds], name)
+    if no_hostid:
+        raise ZError("cannot create '%s': requires a non-zero system hostid" % name)
+    if busy:
+        raise ZError(EBUSY_CREATE % ("create", name))
     pool = {
         "name": name,
         "guid": _guid(),
@@ -1255,6 +1354,11 @@ def zpool_create(cli, args):
         else:
             pool["vdevs"].append(new_leaf(cli, ds[0], sizes[ds[0]]))
     pool["datasets"][name] = new_dataset(name, "filesystem", 1, fs_props)
+    if not all(claim_leaf(cli, name, leaf) for leaf in leaves(pool)):
+        for leaf in leaves(pool):
+            if leaf.get("claim"):
+                holders.release(cli.host.root, leaf["claim"], holder_of(name))
+        raise ZError(EBUSY_CREATE % ("create", name))
     cli.pools[name] = pool
     write_labels(cli, pool)
 
@@ -2575,7 +2679,7 @@ def zpool_online(cli, args):
             continue
         if leaf["state"] == "ONLINE":
             continue
-        if not leaf_opens(cli, leaf):
+        if not leaf_opens(cli, leaf, pool):
             cli.print("warning: device '%s' onlined, but remains in faulted state" % name)
             cli.print("use 'zpool replace' to replace devices that are no longer present")
             if leaf["state"] == "OFFLINE":
@@ -2588,6 +2692,8 @@ def zpool_online(cli, args):
 
 
 def bring_back(cli, pool, leaf):
+    if not claim_leaf(cli, pool["name"], leaf):
+        return
     leaf["state"] = "ONLINE"
     key = cli.host.key(leaf["dev"])
     if key:
@@ -2633,10 +2739,15 @@ def zpool_replace(cli, args):
         vet_devices(cli, [("disk", [new_path])], "f" in flags, pool["name"], "replace")
     else:
         check_device(cli, new_path)
+    busy = "cannot replace %s with %s: %s is busy" % (old_name, new_name, new_name)
+    if zero_labels(cli, [new_path], pool["name"]):
+        raise ZError(busy)
     size = cli.host.size(new_path)
     leaf = new_leaf(cli, new_path, size)
     if leaf["size"] < old["size"] - MIB:
         raise ZError("cannot replace %s with %s: device is too small" % (old_name, new_name))
+    if not claim_leaf(cli, pool["name"], leaf):
+        raise ZError(busy)
     if not same:
         cli.host.labels["disks"].pop(old.get("key"), None)
     parent = parent_of(pool, old)
@@ -2666,9 +2777,14 @@ def zpool_attach(cli, args):
         raise ZError("cannot attach %s to %s: no such device in pool" % (new_name, old_name), 255)
     new_path = device_path(cli, new_name)
     vet_devices(cli, [("disk", [new_path])], "f" in flags, pool["name"], "attach")
+    busy = "cannot attach %s to %s: %s is busy" % (new_name, old_name, new_name)
+    if zero_labels(cli, [new_path], pool["name"]):
+        raise ZError(busy)
     leaf = new_leaf(cli, new_path, cli.host.size(new_path))
     if leaf["size"] < old["size"] - MIB:
         raise ZError("cannot attach %s to %s: device is too small" % (new_name, old_name))
+    if not claim_leaf(cli, pool["name"], leaf):
+        raise ZError(busy)
     parent = parent_of(pool, old)
     if parent is None:
         index = pool["vdevs"].index(old)
@@ -2734,7 +2850,7 @@ def zpool_reopen(cli, args):
     for pool in status_pools(cli, rest):
         probe(cli, pool)
         for leaf in leaves(pool):
-            if leaf["state"] in ("REMOVED", "UNAVAIL") and leaf_opens(cli, leaf):
+            if leaf["state"] in ("REMOVED", "UNAVAIL") and leaf_opens(cli, leaf, pool):
                 bring_back(cli, pool, leaf)
         pool["txg"] += 1
 
@@ -2748,7 +2864,7 @@ def zpool_clear(cli, args):
     for leaf in targets:
         if leaf is None:
             raise ZError("cannot clear errors for %s: no such device in pool" % rest[1])
-        if leaf["state"] in ("REMOVED", "UNAVAIL") and leaf_opens(cli, leaf):
+        if leaf["state"] in ("REMOVED", "UNAVAIL") and leaf_opens(cli, leaf, pool):
             bring_back(cli, pool, leaf)
 
 
@@ -2843,7 +2959,9 @@ def candidates(cli, dirs, destroyed=False):
         entry[2].setdefault(label["vdev_guid"], (hpath, key))
     result = {}
     for guid, (config, label, seen) in found.items():
+        held = False
         for leaf in leaves(config):
+            leaf.pop("claim", None)
             if leaf["guid"] in seen:
                 hpath, key = seen[leaf["guid"]]
                 if cli.host.key(leaf["dev"]) != key:
@@ -2853,9 +2971,15 @@ def candidates(cli, dirs, destroyed=False):
                 leaf["key"] = key
                 if leaf["state"] != "OFFLINE":
                     leaf["state"] = "ONLINE"
+                    # the label reads (a plain open), the vdev does not open: another holder has it
+                    if held_elsewhere(cli, leaf["dev"], holder_of(config["name"]), leaf_part(leaf)):
+                        leaf["state"] = "UNAVAIL"
+                        held = True
             elif leaf["state"] != "OFFLINE":
                 leaf["state"] = "UNAVAIL"
             leaf["resilvering"] = False
+        if held and pool_state(config) == "UNAVAIL":
+            continue  # the try-import fails: the pool is not offered (exclusive-holders.txt, case E)
         result[guid] = (config, label)
     return result
 
@@ -3006,6 +3130,14 @@ def do_import(cli, config, label, newname, props, force):
     for key, value in props.items():
         if key not in ("readonly",):
             pool["props"][key] = value
+    for leaf in leaves(pool):
+        if leaf["state"] == "ONLINE" and not claim_leaf(cli, newname, leaf):
+            leaf["state"] = "UNAVAIL"
+    if pool_state(pool) == "UNAVAIL":
+        for leaf in leaves(pool):
+            if leaf.get("claim"):
+                holders.release(cli.host.root, leaf.pop("claim"), holder_of(newname))
+        raise ZError("cannot import '%s': no such pool available" % name)
     pool["load_guid"] = _guid()
     pool["txg"] += 1
     pool["timestamp"] = _now()
@@ -3114,6 +3246,7 @@ def run(root, tool, args, stdin=None, tty=False):
             except ZError as exc:
                 code = exc.code
                 cli.eprint(exc.message)
+            sync_claims(cli)
             host.save()
         out = "".join(cli.out).encode()
         if getattr(cli, "binary", None) is not None:
@@ -3207,7 +3340,8 @@ def zstream(args, stdin):
 
 
 def crash(root):
-    """The host dies: its imports vanish, its pools' labels stay active but MMP stops (see module doc)."""
+    """The host dies: its imports vanish, its pools' labels stay active (its hostid) but MMP stops, and
+    every exclusive claim of the host (pools' and SCST's, kernel memory) is gone (see module doc)."""
     host = Host(root)
     with host.locked():
         cli = Cli(host)
@@ -3222,6 +3356,7 @@ def crash(root):
             host.labels["pools"][str(pool["guid"])] = pool
         host.state["pools"] = {}
         host.save()
+        holders.clear(host.root)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.captures import REPO
+from tests.emul import zfsemu
 from tests.loadermods import load
 
 pytestmark = pytest.mark.slow
@@ -39,7 +40,8 @@ def _show_sls(tmp_path, sls, pillar):
             }
         )
     )
-    pillar = {"mdtmirror": {"sysroot": str(host), **pillar}}
+    # The plan asks zpool where the pool is (the node's role): the host's emulated zpool.
+    pillar = {"mdtmirror": {"sysroot": str(host), "bin": zfsemu.install(host), **pillar}}
     proc = subprocess.run(
         [
             str(Path(sys.executable).parent / "salt-call"),

@@ -1,7 +1,7 @@
-"""Two emulated MDS hosts on one InfiniBand fabric log in to each other's LUN.
-
-Each exports its LUN with the target states; then the initiator states log
-in to the peer's target port found by srp_daemon (no GUID typed anywhere).
+"""Two emulated MDS hosts on one InfiniBand fabric, in roles: the standby
+(mds02) exports its LUN with the formula's target side; the active (mds01,
+made active with the operations' pillar ``mdtmirror_role``) logs in to the
+peer's target port found by srp_daemon (no GUID typed anywhere).
 """
 
 import pytest
@@ -22,9 +22,10 @@ def peer_of(name):
     return {"mds01": "mds02", "mds02": "mds01"}[name]
 
 
-def pillar(pair, name, initiators=None):
+def pillar(pair, name, initiators=None, role=None):
     peer = pair.hosts[peer_of(name)]
     return {
+        "mdtmirror_role": role,
         "mdtmirror": {
             "target": {"device": "MDT0", "enable_service": False},
             "initiator": {
@@ -34,7 +35,7 @@ def pillar(pair, name, initiators=None):
             # Over IB/CM, SCST names the session by the initiator's port GID,
             # which is also the name of the peer's own target.
             "node": {"lun_path": "/dev/mdt0", "initiators": initiators or [peer.target]},
-        }
+        },
     }
 
 
@@ -45,24 +46,27 @@ def ok(result):
     return {state.id: state.changes for state in result if state.changes}
 
 
-def test_pair_logs_in_to_each_other_from_discovery(pair, salt_loaders):
+def test_active_logs_in_to_the_standby_from_discovery(pair, salt_loaders):
     loaders = {name: salt_loaders(mdtmirror=h.mdtmirror, minion_id=name) for name, h in pair.hosts.items()}
-    for name, ld in loaders.items():
-        ok(ld.modules.state.sls("mdtmirror.target", pillar=pillar(pair, name)))
+    standby, active = loaders["mds02"], loaders["mds01"]
+    ok(standby.modules.state.sls("mdtmirror.target", pillar=pillar(pair, "mds02")))
+    ok(active.modules.state.sls("mdtmirror.target", pillar=pillar(pair, "mds01", role="active")))
+    assert "MDT0" not in pair.hosts["mds01"].kernel.devices, "the active exports nothing"
 
-    predicted = {}
-    for name, ld in loaders.items():
-        predicted[name] = ok(ld.modules.state.sls("mdtmirror.initiator", pillar=pillar(pair, name), test=True))
-        assert "mdtmirror-srp-login" in predicted[name]
-        assert ld.modules.srp.list_logins() == []
-    for name, ld in loaders.items():
-        applied = ok(ld.modules.state.sls("mdtmirror.initiator", pillar=pillar(pair, name)))
-        assert applied == predicted[name]
-    for name, ld in loaders.items():
-        assert ok(ld.modules.state.sls("mdtmirror.initiator", pillar=pillar(pair, name))) == {}
-        assert ok(ld.modules.state.sls("mdtmirror.target", pillar=pillar(pair, name))) == {}
+    predicted = ok(
+        active.modules.state.sls("mdtmirror.initiator", pillar=pillar(pair, "mds01", role="active"), test=True)
+    )
+    assert "mdtmirror-srp-login" in predicted
+    assert active.modules.srp.list_logins() == []
+    applied = ok(active.modules.state.sls("mdtmirror.initiator", pillar=pillar(pair, "mds01", role="active")))
+    assert applied == predicted
+    assert ok(active.modules.state.sls("mdtmirror.initiator", pillar=pillar(pair, "mds01", role="active"))) == {}
+    assert ok(standby.modules.state.sls("mdtmirror.target", pillar=pillar(pair, "mds02"))) == {}
+    # The standby logs in nowhere (no pair: it knows no peer target to log out of, and has no login).
+    assert ok(standby.modules.state.sls("mdtmirror.initiator", pillar=pillar(pair, "mds02"))) == {}
+    assert standby.modules.srp.list_logins() == []
 
-    for name, ld in loaders.items():
+    for name, ld in (("mds01", active),):
         host, peer = pair.hosts[name], pair.hosts[peer_of(name)]
         logins = ld.modules.srp.list_logins()
         assert len(logins) == 1
@@ -86,11 +90,10 @@ def test_pair_logs_in_to_each_other_from_discovery(pair, salt_loaders):
 def test_initiator_not_in_peer_group_is_refused(pair, salt_loaders):
     mds01 = salt_loaders(mdtmirror=pair.hosts["mds01"].mdtmirror, minion_id="mds01")
     mds02 = salt_loaders(mdtmirror=pair.hosts["mds02"].mdtmirror, minion_id="mds02")
-    ok(mds01.modules.state.sls("mdtmirror.target", pillar=pillar(pair, "mds01")))
-    # mds02 allows someone else, not mds01.
+    # mds02 (standby) allows someone else, not mds01.
     stranger = "fe80:0000:0000:0000:0002:c903:0003:cca7"
     ok(mds02.modules.state.sls("mdtmirror.target", pillar=pillar(pair, "mds02", initiators=[stranger])))
-    result = mds01.modules.state.sls("mdtmirror.initiator", pillar=pillar(pair, "mds01"))
+    result = mds01.modules.state.sls("mdtmirror.initiator", pillar=pillar(pair, "mds01", role="active"))
     login = result["mdtmirror-srp-login"]
     assert login.result is False
     # SCST's ib_srpt lets the login in with no LUN (it never checks groups):

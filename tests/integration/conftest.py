@@ -36,6 +36,7 @@ MINE_FUNCTIONS = {
     "mdtmirror_targets": [{"mine_function": "mdtmirror.local_targets"}],
     "mdtmirror_srp_ports": [{"mine_function": "srp.ports"}],
     "mdtmirror_ips": [{"mine_function": "network.ip_addrs"}],
+    "mdtmirror_node": [{"mine_function": "mdtmirror.node_facts"}],
 }
 
 
@@ -216,6 +217,9 @@ def rollout(salt_factories, tmp_path_factory):
             # Formula mode: the repository's modules, not a pip-installed
             # mdtmirror that may be older (state.apply does not sync by itself).
             ret = rollout.salt("saltutil.sync_all")
+            assert ret.returncode == 0, ret
+            # The master's side: the mdtmirror runner the pair operations ask.
+            ret = rollout.run("saltutil.sync_runners")
             assert ret.returncode == 0, ret
             yield rollout
 

@@ -146,29 +146,34 @@ def sessions_from(pair, name, initiator):
         return [s for s in tgt.sessions.values() if s.initiator_name == initiator]
 
 
-def assert_mirrored(pair):
-    """Each node logged in to the other, the pool a healthy mirror on the owner only."""
-    for name in NAMES:
-        host, peer = pair.hosts[name], pair.hosts[PEER[name]]
-        logins = logged_in_to(pair, name)
-        assert [p for p, _ in logins] == [PEER[name]], f"{name} should be logged in to {PEER[name]} only"
-        rports = list((host.root / "sys" / "class" / "srp_remote_ports").iterdir())
-        assert len(rports) == 1, rports
-        assert sessions_from(pair, PEER[name], host.target), f"no SCST session of {name} on {PEER[name]}"
-        # The peer's SCST session got the LUN of its group (MDS), not the default set.
-        (session, *_) = sessions_from(pair, PEER[name], host.target)
-        assert session.acg is not None and session.acg.name == "MDS" and 0 in session.tgt_devs
-        assert peer.kernel.lun_device_for(peer.target, host.target, 0) == "/dev/mdt0"  # its backing file
-    mds01, mds02 = pair.hosts["mds01"], pair.hosts["mds02"]
-    assert pools(mds01) == ["mdtpool"]
-    assert pools(mds02) == [], "the pool must be imported on the owner only"
-    rc, out, _ = zpool(mds01, "get", "-H", "-o", "value", "multihost", "mdtpool")
+def assert_mirrored(pair, active="mds01"):
+    """The pair in its roles: the standby exports its disk (SCST blockio, the
+    only holder of it) to the active, which is logged in to it and nowhere
+    else, exports nothing, and has the pool: a healthy mirror of its own
+    by-id disk and the standby's LUN over SRP."""
+    standby = PEER[active]
+    act, stb = pair.hosts[active], pair.hosts[standby]
+    logins = logged_in_to(pair, active)
+    assert [p for p, _ in logins] == [standby], f"{active} should be logged in to {standby} only: {logins}"
+    assert logged_in_to(pair, standby) == [], f"the standby {standby} should not be logged in anywhere"
+    rports = list((act.root / "sys" / "class" / "srp_remote_ports").iterdir())
+    assert len(rports) == 1, rports
+    (session, *_) = sessions_from(pair, standby, act.target) or [None]
+    assert session is not None, f"no SCST session of {active} on {standby}"
+    # The active's SCST session got the LUN of its group (MDS), not the default set.
+    assert session.acg is not None and session.acg.name == "MDS" and 0 in session.tgt_devs
+    assert stb.kernel.lun_device_for(stb.target, act.target, 0) == "/dev/mdt0"  # its backing file
+    assert "MDT0" in stb.kernel.devices and stb.kernel.devices["MDT0"].filename == "/dev/mdt0"
+    assert "MDT0" not in act.kernel.devices, f"the active {active} must not export its pool's disk"
+    assert pools(act) == ["mdtpool"]
+    assert pools(stb) == [], "the pool must be imported on the active only"
+    rc, out, _ = zpool(act, "get", "-H", "-o", "value", "multihost", "mdtpool")
     assert out.strip() == "on"
-    rc, out, _ = zpool(mds01, "status", "mdtpool")
+    rc, out, _ = zpool(act, "status", "mdtpool")
     assert "state: ONLINE" in out, out
-    leaves = leaf_states(mds01)
+    leaves = leaf_states(act)
     assert len(leaves) == 2 and set(leaves.values()) == {"ONLINE"}, leaves
-    local = [path for path in leaves if path.startswith(LOCAL_BY_ID["mds01"])]
+    local = [path for path in leaves if path.startswith(LOCAL_BY_ID[active])]
     remote = [path for path in leaves if path.startswith("/dev/disk/by-id/scsi-2")]
     assert local and remote, f"pool sides should be the local by-id LUN and the SRP disk: {leaves}"
 
@@ -194,23 +199,17 @@ def test_orchestrate_converges_fresh_pair_then_changes_nothing(rig):
     ran = [sid for sid, _ in steps]
     assert [sid for sid in ran if sid in STEPS] == STEPS, ran  # in this order (other steps may be added)
     changes = orch_changes(steps)
-    for name in NAMES:
-        assert {
-            "mdtmirror-scst-modules",
-            "mdtmirror-srp-module",
-            "mdtmirror-scst-device",
-            "mdtmirror-scst-group",
-            "mdtmirror-scst-lun",
-            "mdtmirror-scst-target",
-            "mdtmirror-scst-config",
-            "mdtmirror-srp-login",
-            "mdtmirror-srp-persistent",
-            "mdtmirror-snapshots",
-        } <= set(changes[name]), (name, sorted(changes[name]))
-    assert "mdtmirror-pool" in changes["mds01"] and "mdtmirror-pool" not in changes["mds02"]
-    # The group names the peer's port GID, learnt from the mine (never typed).
-    group = changes["mds01"]["mdtmirror-scst-group"]
-    assert any(key.endswith(":initiator:" + pair.hosts["mds02"].target) for key in group), group
+    common = {"mdtmirror-scst-modules", "mdtmirror-srp-module", "mdtmirror-scst-config", "mdtmirror-snapshots"}
+    # The owner (fresh pair) is active: it logs in and creates the pool, exports nothing.
+    assert common | {"mdtmirror-srp-login", "mdtmirror-srp-persistent", "mdtmirror-pool"} == set(changes["mds01"]) - {
+        "mdtmirror-hostid"
+    }, sorted(changes["mds01"])
+    # The standby exports its disk to the active's initiator, logs in nowhere.
+    export = {"mdtmirror-scst-device", "mdtmirror-scst-group", "mdtmirror-scst-lun", "mdtmirror-scst-target"}
+    assert common | export | {"mdtmirror-hostid"} == set(changes["mds02"]), sorted(changes["mds02"])
+    # The group names the active's port GID, learnt from the mine (never typed).
+    group = changes["mds02"]["mdtmirror-scst-group"]
+    assert any(key.endswith(":initiator:" + pair.hosts["mds01"].target) for key in group), group
 
     assert_mirrored(pair)
     for host in pair.hosts.values():
@@ -228,15 +227,10 @@ def test_orchestrate_converges_fresh_pair_then_changes_nothing(rig):
     assert {name: host_state(host) for name, host in pair.hosts.items()} == after_first
     assert_mirrored(pair)
 
-    # The non-owner is ready for a failover: a hostid of its own (a multihost
-    # pool cannot be imported without one), the pool seen on the disks (its
-    # SRP login to the owner's LUN), an import refused only because the owner
-    # has the pool.
+    # The standby is ready for a switchover: a hostid of its own (a multihost
+    # pool cannot be imported without one).
     hostids = {name: salt.salt("zfsmirror.hostid", tgt=name).data for name in NAMES}
     assert all(hostids.values()) and hostids["mds01"] != hostids["mds02"], f"hostids after the rollout: {hostids}"
-    ret = salt.salt("zfsmirror.import_pool", "mdtpool", tgt="mds02", test=True)
-    assert ret.returncode != 0
-    assert "multihost sees it active" in str(ret.data), ret.data
 
 
 # --------------------------------------------------------------------------
@@ -280,9 +274,8 @@ def test_test_mode_predicts_the_real_run(rig):
 
     # The whole formula's prediction on the fresh pair. The target side and
     # the snapshot jobs do not depend on the peer's pending changes:
-    for name in NAMES:
-        for state_id in ("mdtmirror-scst-device", "mdtmirror-scst-group", "mdtmirror-scst-lun", "mdtmirror-snapshots"):
-            assert changes_of(whole)[name].get(state_id) == applied[name][state_id], (name, state_id)
+    for state_id in ("mdtmirror-scst-device", "mdtmirror-scst-group", "mdtmirror-scst-lun", "mdtmirror-snapshots"):
+        assert changes_of(whole)["mds02"].get(state_id) == applied["mds02"][state_id], state_id
     # Every state: no false failure in test mode, and the same changes. The
     # SRP login and the pool depend on the peer's target being enabled (a
     # pending change of the peer) and on the disk the login yields: predicting

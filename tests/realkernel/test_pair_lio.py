@@ -1,13 +1,16 @@
 """
-Issue 6, scenario 3, on real kernels: two guests (mds01, mds02) on one L2
-segment (``-netdev socket``), a salt-master on the host and a salt-minion in
-each guest (guest/pair_node.sh). ``state.orchestrate mdtmirror.orch`` rolls the
-pair out with the lio backend: each node exports its own LUN (a virtio disk)
-through LIO's ib_srpt to the other over soft-RoCE, logs in to the other's, and
-the owner mirrors its LUN with the peer's. Then a failover: the owner exports
-the pool, the standby imports it (its own LUN local, the owner's over SRP),
-and a second import on the old owner is refused by the kernel's multihost
-check.
+Scenario 3 on real kernels: two guests (mds01, mds02) on one L2 segment
+(``-netdev socket``), a salt-master on the host and a salt-minion in each
+guest (guest/pair_node.sh). ``state.orchestrate mdtmirror.orch`` rolls the
+pair out with the lio backend, in roles: the standby (mds02) exports its LUN
+(a virtio disk) through an iblock backstore (exclusive) and LIO's ib_srpt
+over soft-RoCE; the active (owner, mds01) exports nothing, logs in to it and
+mirrors its own LUN with it. A known data set is written and fsync'ed; then
+``state.orchestrate mdtmirror.switchover``: mds02 active (its own LUN local,
+mds01's over SRP), both sides ONLINE, every file identical; a second import
+on the old active is refused by the kernel's multihost check, a takeover by
+the runner (the active is alive), and a second holder of either disk by the
+kernel (EBUSY).
 
 Assertions are on what the kernels say (``zpool status -j``, sysfs and
 configfs read by guest/sysfs_facts.py, the refusal of ``zpool import``),
@@ -42,6 +45,7 @@ def pillar():
             "mdtmirror_srp_ports": [{"mine_function": "srp.ports"}],
             # The RDMA/CM address is on the segment; both guests are 10.0.2.15 on their own user-mode network.
             "mdtmirror_ips": [{"mine_function": "network.ip_addrs"}, {"cidr": "192.168.100.0/24"}],
+            "mdtmirror_node": [{"mine_function": "mdtmirror.node_facts"}],
         },
         "mdtmirror": {
             "pairs": {
@@ -230,45 +234,72 @@ def _changes(orchestration):
     return out
 
 
-def test_scenario3_orchestrated_pair_with_lio_then_failover(pair):
+DATA_SCRIPT = """
+set -e
+zfs create -o mountpoint=/mnt/mdtdata mdtpool/data
+for i in $(seq 1 20); do dd if=/dev/urandom of=/mnt/mdtdata/f$i bs=64k count=4 conv=fsync status=none; done
+sync
+cd /mnt/mdtdata && sha256sum f* > /run/mdtdata.sha256 && cat /run/mdtdata.sha256
+"""
+
+
+def _roles(pair, facts, active, standby):
+    """The standby exports its LUN (iblock) to the active's port ID and is logged in nowhere; the active
+    exports nothing, is logged in to the standby's LUN and has the pool: its own LUN + that one, ONLINE."""
+    lio = facts[standby]["lio"]
+    (backstore,) = lio["backstores"].values()
+    assert backstore["udev_path"] == f"/dev/disk/by-id/virtio-mdt-{standby}", backstore
+    assert backstore["hba"].startswith("iblock_"), backstore
+    (tpg,) = lio["targets"].values()
+    active_gid = facts[active]["infiniband"]["rxe0"]["gid0"].replace(":", "")
+    assert list(tpg["acls"]) == ["0x" + "0" * 16 + active_gid[16:]], (standby, tpg)
+    assert tpg["enable"] == "1" and lio["rdma_cm_port"] == "5555", tpg
+    assert facts[standby]["srp_remote_ports"] == {}, facts[standby]["srp_remote_ports"]
+    assert facts[active]["lio"]["backstores"] == {}, facts[active]["lio"]
+    ports = facts[active]["srp_remote_ports"]
+    assert [p["state"] for p in ports.values()] == ["running"], (active, ports)
+    lio_disks = [d for d in facts[active]["disks"].values() if d["vendor"] == "LIO-ORG"]
+    assert len(lio_disks) == 1 and lio_disks[0]["size_bytes"] == LUN_BYTES, (active, facts[active]["disks"])
+    state, leaves = pair.status(active)
+    assert state == "ONLINE" and all(v["state"] == "ONLINE" for v in leaves.values()), leaves
+    assert any(n.startswith(f"virtio-mdt-{active}") for n in leaves), leaves
+    assert any(n.startswith("scsi-36001405") for n in leaves), leaves
+    rc, out = pair.kernel(standby, "zpool", "list", "-H", "-o", "name")
+    assert rc == 0 and out.strip() == "", out
+
+
+def test_scenario3_orchestrated_pair_in_roles_then_switchover(pair):
     first = pair.run_cli.run("state.orchestrate", "mdtmirror.orch", pillar={"tgt": "mds0*"})
     assert first.returncode == 0, f"orchestration failed: {_failed_steps(first)}; {pair.where()}"
     steps = _changes(first)
     assert steps["mdtmirror-targets"] and all(steps["mdtmirror-targets"][n] for n in NAMES), steps
+    _roles(pair, {name: pair.facts(name) for name in NAMES}, "mds01", "mds02")
 
-    # Each node serves its own LUN over LIO to the other's initiator port, and is logged in to the other's.
-    facts = {name: pair.facts(name) for name in NAMES}
-    for name, peer in (("mds01", "mds02"), ("mds02", "mds01")):
-        lio = facts[name]["lio"]
-        (backstore,) = lio["backstores"].values()
-        assert backstore["udev_path"] == f"/dev/disk/by-id/virtio-mdt-{name}", backstore
-        (tpg,) = lio["targets"].values()
-        peer_gid = facts[peer]["infiniband"]["rxe0"]["gid0"].replace(":", "")
-        assert list(tpg["acls"]) == ["0x" + "0" * 16 + peer_gid[16:]], (name, tpg)
-        assert tpg["enable"] == "1" and lio["rdma_cm_port"] == "5555", tpg
-        ports = facts[name]["srp_remote_ports"]
-        assert [p["state"] for p in ports.values()] == ["running"], (name, ports)
-        lio_disks = [d for d in facts[name]["disks"].values() if d["vendor"] == "LIO-ORG"]
-        assert len(lio_disks) == 1 and lio_disks[0]["size_bytes"] == LUN_BYTES, (name, facts[name]["disks"])
+    # A known data set, fsync'ed on the active.
+    ret = pair.salt("mds01", "cmd.run_all", DATA_SCRIPT, "python_shell=True")
+    assert ret.data["retcode"] == 0, ret.data
+    sums = ret.data["stdout"]
+    assert len(sums.splitlines()) == 20, sums
 
-    # The owner's pool: its own LUN and mds02's over SRP, both ONLINE; the standby has no pool.
-    state, leaves = pair.status("mds01")
-    assert state == "ONLINE" and all(v["state"] == "ONLINE" for v in leaves.values()), leaves
-    assert any(n.startswith("virtio-mdt-mds01") for n in leaves), leaves
-    assert any(n.startswith("scsi-36001405") for n in leaves), leaves
-    rc, out = pair.kernel("mds02", "zpool", "list", "-H", "-o", "name")
-    assert rc == 0 and out.strip() == "", out
+    # The kernel refuses a second holder of the active's pool disk (iblock is exclusive).
+    rc, out = pair.kernel("mds02", "zpool", "import", "-f", "-d", "/dev/disk/by-id", POOL)
+    assert rc != 0, out
 
-    # Failover: export on the owner, import on the standby (mds02's LUN local, mds01's over SRP).
-    ret = pair.salt("mds01", "zfsmirror.export_pool", POOL)
+    # A takeover while the active answers: refused by the runner, nothing moves.
+    ret = pair.run_cli.run("saltutil.sync_runners")
     assert ret.returncode == 0, ret
-    ret = pair.salt("mds02", "zfsmirror.import_pool", POOL)
-    assert ret.returncode == 0 and ret.data["changed"] is True, ret
-    state, leaves = pair.status("mds02")
-    assert state == "ONLINE" and all(v["state"] == "ONLINE" for v in leaves.values()), leaves
-    assert any(n.startswith("virtio-mdt-mds02") for n in leaves), leaves
+    refused = pair.run_cli.run("state.orchestrate", "mdtmirror.takeover", pillar={"pair": "mdt0", "tgt": "mds0*"})
+    assert refused.returncode != 0 and "mds01 is alive and holds the pool" in refused.stdout, refused.stdout[-3000:]
 
-    # A second import on the old owner is refused by the kernel (multihost: the pool is active on mds02).
+    # Switchover: mds02 active over its own LUN + mds01's over SRP, both ONLINE, every file identical.
+    switch = pair.run_cli.run("state.orchestrate", "mdtmirror.switchover", pillar={"pair": "mdt0", "tgt": "mds0*"})
+    assert switch.returncode == 0, f"switchover failed: {_failed_steps(switch)}; {pair.where()}"
+    _roles(pair, {name: pair.facts(name) for name in NAMES}, "mds02", "mds01")
+    rc, out = pair.kernel("mds02", "zfs", "mount", "-a")
+    ret = pair.salt("mds02", "cmd.run_all", "cd /mnt/mdtdata && sha256sum f*", "python_shell=True")
+    assert ret.data["retcode"] == 0 and ret.data["stdout"] == sums, ret.data
+
+    # A second import on the old active is refused by the kernel (multihost: the pool is active on mds02).
     rc, out = pair.kernel("mds01", "zpool", "import", "-f", "-d", "/dev/disk/by-id", POOL)
     assert rc != 0, out
     assert "pool is imported on host 'mds02'" in out, out

@@ -1064,3 +1064,23 @@ def test_every_cli_function_has_a_cli_example(env):
     for name in zm.__all__:
         assert "CLI Example:" in getattr(zm, name).__doc__, name
         assert callable(getattr(zfsmirror, name))
+
+
+def test_heal_knows_a_device_by_any_of_its_by_id_names(env):
+    """Seen on a real kernel: the pool named an SRP disk by the wwn- link that ``zpool import -d
+    /dev/disk/by-id`` met first, while the plan gave its scsi-3 link: the same device, not a stranger."""
+    rig, zfsmirror = env
+    by_id = rig.root / "dev/disk/by-id"
+    by_id.mkdir(parents=True, exist_ok=True)
+    made = [by_id / "wwn-0x6001405bbbbbbbbb", by_id / "scsi-36001405bbbbbbbbb"]
+    for link in made:
+        if not link.is_symlink():
+            link.symlink_to("../../loop1")
+    try:
+        rig.play(zpool=[(("version",), cap("zfs/version.txt")), (("status",), cap("zfs-json/zpool_status_j.json"))])
+        # The capture's pool records /dev/loop1; the plan knows the disk only by a by-id name of it.
+        result = zfsmirror.heal("mdtpool", "/dev/loop0", "/dev/disk/by-id/scsi-36001405bbbbbbbbb")
+        assert (result["actions"], result["changes"], result["redundant"]) == ([], {}, True)
+    finally:
+        for link in made:
+            link.unlink()

@@ -1,0 +1,201 @@
+"""Roles and the pair operations on a real salt-master and two minions over
+emulated MDS hosts (SCST backend): the rollout makes the owner active and the
+other node standby (one exclusive holder per disk, the emulators refuse a
+second), a switchover moves the pool with both sides ONLINE and no resilver,
+refusals say why and change nothing, an interrupted switchover is completed
+by a re-run, a crash of the active is taken over by the standby (pool
+DEGRADED, data there), and the crashed node comes back as standby by
+``state.apply`` and the mirror heals."""
+
+import time
+
+import pytest
+
+from tests.emul import zfsemu
+from tests.integration.conftest import NAMES, TGT, host_state
+from tests.integration.test_rollout import (
+    STAGES,
+    apply_states,
+    assert_mirrored,
+    changes_of,
+    logged_in_to,
+    not_ok,
+    orch_changes,
+    orch_failures,
+    orch_steps,
+    pools,
+    zpool,
+)
+
+pytestmark = pytest.mark.slow
+
+PAIR = "mdt0"
+# Written on the active before an operation, looked for after it (the emulated pool keeps datasets).
+DATA = ["mdtpool/mdt0", "mdtpool/mdt0@before-switchover"]
+
+
+def operate(salt, operation, **pillar):
+    return salt.run("state.orchestrate", f"mdtmirror.{operation}", pillar={"pair": PAIR, "tgt": TGT, **pillar})
+
+
+def refused(ret):
+    """The refusal sentence of an orchestration that refused, or None."""
+    steps = orch_steps(ret)
+    for sid, step in steps:
+        if sid.endswith("-refused"):
+            assert step["result"] is False, step
+            return step["name"]
+    return None
+
+
+def datasets(host):
+    rc, out, err = zfsemu.run(host.root, "zfs", ["list", "-H", "-t", "all", "-o", "name"])
+    assert rc == 0, err
+    return out.decode().split()
+
+
+def write_data(host):
+    for cmd in (["create", DATA[0]], ["snapshot", DATA[1]]):
+        rc, _, err = zfsemu.run(host.root, "zfs", cmd)
+        assert rc == 0, err
+
+
+def scan_line(status):
+    """The pool's ``scan:`` line (the last resilver or scrub), or None."""
+    return next((line.strip() for line in status.splitlines() if line.strip().startswith("scan:")), None)
+
+
+def wait_online(host, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = zpool(host, "status", "mdtpool")[1]
+        if "state: ONLINE" in out and "resilver in progress" not in out:
+            return out
+        zpool(host, "status", "mdtpool")
+        time.sleep(0.3)
+    return zpool(host, "status", "mdtpool")[1]
+
+
+def assert_stages_predict_nothing(salt):
+    """In whatever roles the pair is in now: every stage's test=True predicts no change and no failure."""
+    for stage in STAGES:
+        predicted = apply_states(salt.salt("state.apply", f"mdtmirror.{stage}", test=True))
+        assert not_ok(predicted) == {}, stage
+        assert changes_of(predicted) == {name: {} for name in NAMES}, stage
+
+
+def test_switchover_refusals_and_interrupted_rerun(rig):
+    pair, salt = rig.pair, rig.salt
+    mds01, mds02 = pair.hosts["mds01"], pair.hosts["mds02"]
+    assert orch_failures(orch_steps(salt.orchestrate())) == {}
+    assert_mirrored(pair, active="mds01")
+    write_data(mds01)
+
+    # A takeover while the active is alive and holds the pool: refused, nothing moves.
+    before = {name: host_state(host) for name, host in pair.hosts.items()}
+    why = refused(operate(salt, "takeover"))
+    assert why and "mds01 is alive and holds the pool" in why, why
+    # A switchover to a node outside the pair: refused naming it.
+    why = refused(operate(salt, "switchover", to="mds07"))
+    assert why and "to='mds07' is not a node of the pair" in why, why
+
+    # A degraded mirror (the standby's target lost): the switchover is refused with the pool's problem.
+    enabled = mds02.root / "sys/kernel/scst_tgt/targets/ib_srpt" / mds02.target / "enabled"
+    ((_, login),) = logged_in_to(pair, "mds01")
+    rport_dir = mds01.root / "sys/class/srp_remote_ports" / login.rport
+    for attr, value in (("fast_io_fail_tmo", "5"), ("dev_loss_tmo", "30"), ("reconnect_delay", "3")):
+        (rport_dir / attr).write_text(value + "\n")
+    enabled.write_text("0\n")
+    deadline = time.monotonic() + 15
+    while logged_in_to(pair, "mds01") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert zpool(mds01, "scrub", "mdtpool")[0] == 0
+    assert "DEGRADED" in zpool(mds01, "status", "mdtpool")[1]
+    before = {name: host_state(host) for name, host in pair.hosts.items()}
+    why = refused(operate(salt, "switchover"))
+    assert why and "the mirror on mds01 is not whole" in why, why
+    assert {name: host_state(host) for name, host in pair.hosts.items()} == before
+    enabled.write_text("1\n")
+    assert orch_failures(orch_steps(salt.orchestrate())) == {}
+    wait_online(mds01)
+    assert_mirrored(pair, active="mds01")
+
+    scan_before = scan_line(zpool(mds01, "status", "mdtpool")[1])
+    # Interrupted: only the first step ran (mds01 gave the pool up and exports its disk).
+    ret = salt.salt_cli.run(
+        "state.apply", "mdtmirror.standby", pillar={"mdtmirror_role": "standby"}, minion_tgt="mds01"
+    )
+    assert ret.returncode == 0, ret
+    assert pools(mds01) == [] and pools(mds02) == []
+    # Without `to` nobody is active: refused, say which node.
+    why = refused(operate(salt, "switchover"))
+    assert why and "no node has the pool imported" in why, why
+    # The re-run with `to` completes it.
+    ret = operate(salt, "switchover", to="mds02")
+    assert orch_failures(orch_steps(ret)) == {}, orch_steps(ret)
+    out = wait_online(mds02)
+    assert scan_line(out) == scan_before, f"the switchover should resilver nothing: {out}"
+    assert_mirrored(pair, active="mds02")
+    assert set(DATA) <= set(datasets(mds02))
+    assert_stages_predict_nothing(salt)
+
+
+def test_switchover_takeover_and_return(rig):
+    pair, salt = rig.pair, rig.salt
+    mds01, mds02 = pair.hosts["mds01"], pair.hosts["mds02"]
+    assert orch_failures(orch_steps(salt.orchestrate())) == {}
+    assert_mirrored(pair, active="mds01")
+    write_data(mds01)
+
+    # Planned switchover: both sides ONLINE after import, no resilver, data there.
+    ret = operate(salt, "switchover")
+    steps = orch_steps(ret)
+    assert orch_failures(steps) == {}
+    changes = orch_changes(steps)
+    assert {"mdtmirror-pool-export", "mdtmirror-srp-logout", "mdtmirror-scst-device"} <= set(changes["mds01"])
+    assert {"mdtmirror-scst-unexport-device", "mdtmirror-srp-login", "mdtmirror-pool-import"} <= set(
+        changes["mds02"]
+    ), changes["mds02"]
+    out = zpool(mds02, "status", "mdtpool")[1]
+    assert "state: ONLINE" in out and "resilver" not in out, out
+    assert_mirrored(pair, active="mds02")
+    assert set(DATA) <= set(datasets(mds02))
+    # Converged in the new roles: the formula changes nothing on either node.
+    assert_stages_predict_nothing(salt)
+
+    # The active (mds02) crashes: no minion, off the fabric, its kernel state gone.
+    minion = salt.minions["mds02"]
+    minion.terminate()
+    try:
+        pair.fabric.set_down("mds02")
+        mds02.srp.kernel.remove_all()
+        zfsemu.crash(mds02.root)
+        ret = operate(salt, "takeover", timeout=5)
+        steps = orch_steps(ret)
+        assert orch_failures(steps) == {}, steps
+        assert pools(mds01) == ["mdtpool"]
+        out = zpool(mds01, "status", "mdtpool")[1]
+        assert "DEGRADED" in out, out
+        assert set(DATA) <= set(datasets(mds01))
+        assert "MDT0" not in mds01.kernel.devices, "the new active must not export its pool's disk"
+    finally:
+        pair.fabric.set_up("mds02")
+        minion.start()
+
+    # mds02 returns: state.apply makes it the standby (it never imports), then the active heals.
+    ret = salt.salt_cli.run("state.apply", "mdtmirror", minion_tgt="mds02")
+    assert ret.returncode == 0, ret
+    assert pools(mds02) == [], "a returning node must not import the pool"
+    assert "MDT0" in mds02.kernel.devices
+    assert salt.salt("mine.update").returncode == 0
+    # The active logs in to the returned LUN. Healing it needs the pool to know the disk by its new name
+    # (it was mds02's local disk, it is back as an SRP disk on mds01): not done yet, so the heal refuses
+    # to touch a disk that carries the pool's label, names it, and the pool keeps serving DEGRADED.
+    ret = salt.salt_cli.run("state.apply", "mdtmirror", minion_tgt="mds01")
+    failed = {s["__id__"]: s["comment"] for s in ret.data.values() if s["result"] is not True}
+    assert set(failed) == {"mdtmirror-pool"}, failed
+    assert "is in use" in failed["mdtmirror-pool"] and "Not adding it to pool mdtpool" in failed["mdtmirror-pool"]
+    assert [p for p, _ in logged_in_to(pair, "mds01")] == ["mds02"]
+    assert "DEGRADED" in zpool(mds01, "status", "mdtpool")[1]
+    assert set(DATA) <= set(datasets(mds01))
+    assert pools(mds02) == []
