@@ -747,6 +747,7 @@ def _json_vdevs(item, scan):
             {
                 "name": name,
                 "path": vdev.get("path"),
+                "guid": str(vdev["guid"]) if vdev.get("guid") is not None else None,
                 "state": state,
                 "read": _json_int(vdev.get("read_errors")),
                 "write": _json_int(vdev.get("write_errors")),
@@ -1246,6 +1247,7 @@ def classify_sides(pool_status, local=None, remote=None):
             {
                 "name": vdev["name"],
                 "path": vdev.get("path"),
+                "guid": vdev.get("guid"),
                 "side": side,
                 "state": vdev["state"],
                 "read": vdev.get("read"),
@@ -2337,6 +2339,33 @@ def _heal_plan(pool, local, remote):
                 f"pool {pool} has no ONLINE device to copy from: cannot add {kind} side {path} to it"
             )
         device, _ = stable_path(path)
+        returned = _returned_vdev(pool, device, dead_unknown) if dead_unknown else None
+        if returned is not None:
+            # Its label is this pool's stale copy of that very vdev (same pool and vdev guid): detach the
+            # dead vdev, attach the disk again (-f: zpool calls that label "part of pool <pool>"; seen on
+            # a real kernel, tests/golden/realkernel-probes/zfs-returned-under-new-name.txt). A full
+            # resilver of the used space follows; nothing else's data is on the disk.
+            dead_unknown.remove(returned)
+            source = sources[0]
+            steps.append(
+                (
+                    f"{pool}:{returned['guid']}",
+                    {"old": f"{_vdev_id(returned)} {returned['state']}", "new": f"detached (back as {device})"},
+                    [zpool, "detach", pool, returned["guid"]],
+                    "detach",
+                    returned["guid"],
+                )
+            )
+            steps.append(
+                (
+                    f"{pool}:{device}",
+                    {"old": None, "new": f"attached to {_vdev_id(source)}"},
+                    [zpool, "attach", "-f", pool, _vdev_id(source), device],
+                    "attach",
+                    device,
+                )
+            )
+            continue
         usage = disk_in_use(device)
         if usage["in_use"]:
             raise CommandExecutionError(
@@ -2365,6 +2394,51 @@ def _heal_plan(pool, local, remote):
                 )
             )
     return steps, waits, sides
+
+
+def _partition_one(path):
+    """The first partition's name of a whole disk (``X-part1``, ``/dev/sdb1``, ``/dev/nvme0n1p1``), if it exists."""
+    if path.startswith("/dev/disk/"):
+        candidate = path + "-part1"
+    elif path[-1:].isdigit():
+        candidate = path + "p1"
+    else:
+        candidate = path + "1"
+    return candidate if _device_present(candidate) else None
+
+
+def _zfs_label(path):
+    """
+    ``{"pool", "pool_guid", "vdev_guid"}`` of the ZFS label on ``path`` (on its
+    first partition when ZFS partitioned the whole disk), read with ``blkid
+    -p`` (a real capture: LABEL, UUID = pool guid, UUID_SUB = vdev guid), or
+    None.
+    """
+    for device in [p for p in (_partition_one(path), path) if p]:
+        ret = _run([_bin("blkid"), "-p", "-o", "export", device], ignore_retcode=True)
+        if ret.get("retcode") != 0:
+            continue
+        found = parse_blkid_export(ret.get("stdout") or "")
+        if found.get("TYPE") == "zfs_member":
+            return {"pool": found.get("LABEL"), "pool_guid": found.get("UUID"), "vdev_guid": found.get("UUID_SUB")}
+    return None
+
+
+def _returned_vdev(pool, device, dead):
+    """
+    The dead vdev (of ``dead``) that ``device`` is, by its label: the same
+    pool guid and the same vdev guid. A side of the mirror that comes back
+    under a name the pool never recorded (after a takeover, the old active's
+    own disk returns as an SRP disk on the new active) is that vdev; ZFS
+    opens vdevs by recorded path only, so ``zpool online`` leaves it faulted.
+    """
+    label = _zfs_label(device)
+    if not label:
+        return None
+    guid = str((list_pools().get(pool) or {}).get("guid") or "")
+    if not guid or label["pool_guid"] != guid:
+        return None
+    return next((side for side in dead if side.get("guid") and side["guid"] == label["vdev_guid"]), None)
 
 
 def heal(pool, local, remote, test=False):

@@ -35,7 +35,9 @@ A claim is keyed by the block device's identity on that host, a host path:
 
 Partitions: a key whose name is a partition of an existing node of the same
 directory (``sda1`` of ``sda``, ``mdt0p1``/``loop0p1`` of a name ending in a
-digit, ``x-part1`` of a by-id ``x``) belongs to that whole disk; ``claim(...,
+digit, ``x-part1`` of a by-id ``x``) belongs to that whole disk; such a node
+stays that partition even when it is a symlink to the disk's own file (how
+the emulators give a partition its data); ``claim(...,
 part=N)`` claims partition N of the given whole disk (ZFS holds the partition
 it made on a whole disk, which need not exist as a node here). As in the
 kernel's bd_may_claim(): a claim conflicts with another holder's claim of the
@@ -95,6 +97,8 @@ def resolve(root, path: str, hops: int = 40) -> str:
         if not os.path.islink(full):
             cur = nxt
             continue
+        if not parts and _whole_disk_of(root, nxt, hops) is not None:
+            return nxt  # a partition node (the emulators link it to its disk's file): still that partition
         hops -= 1
         if hops < 0:
             raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
@@ -129,7 +133,7 @@ _PART_PATTERNS = (
 )
 
 
-def _whole_disk_of(root: str, key: str):
+def _whole_disk_of(root: str, key: str, hops: int = 40):
     """(disk key, partition number) if ``key`` names a partition of an existing disk node, else None."""
     directory, name = os.path.split(key)
     for pattern in _PART_PATTERNS:
@@ -139,7 +143,7 @@ def _whole_disk_of(root: str, key: str):
         disk_path = os.path.join(directory, match.group("disk"))
         full = root + disk_path
         if os.path.lexists(full) and not (os.path.isdir(full) and not os.path.islink(full)):
-            return resolve(root, disk_path), int(match.group("n"))
+            return resolve(root, disk_path, hops - 1), int(match.group("n"))
     return None
 
 

@@ -63,6 +63,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import json
 import os
 import re
 import socket
@@ -957,6 +958,26 @@ class SrpKernel:
         os.symlink(target, tmp)
         os.replace(tmp, node)
 
+    def _zfs_partitioned(self, d: Disk) -> bool:
+        """The disk carries a partition table ZFS wrote (a whole-disk vdev, seen in the shared label
+        registry of the zpool emulator): the kernel reads it when it discovers the disk."""
+        labels = self.root.parent / ".zfsemu-labels.json"
+        try:
+            disks = json.loads(labels.read_text()).get("disks", {})
+        except (OSError, ValueError):
+            return False
+        label = disks.get(os.path.realpath(d.backing)) or {}
+        return bool(label.get("partitioned")) and label.get("state") in ("active", "exported")
+
+    def _partition_links(self, d: Disk) -> None:
+        node = self.dev / (d.name + "1")
+        if not os.path.lexists(node):
+            os.symlink(d.backing, node)
+        for link in d.links:
+            path = self.by_id / (link + "-part1")
+            if not os.path.lexists(path):
+                os.symlink("../../" + d.name + "1", path)
+
     def _udev(self, now: float) -> None:
         for t in self.logins.values():
             for d in t.disks:
@@ -966,6 +987,8 @@ class SrpKernel:
                         if os.path.lexists(path):
                             os.unlink(path)
                         os.symlink("../../" + d.name, path)
+                    if self._zfs_partitioned(d):
+                        self._partition_links(d)
                     d.links_made = True
                 elif d.name and d.links_made:
                     # another path to the same LUN went away with the link: udev points it here
@@ -977,12 +1000,15 @@ class SrpKernel:
         if d.name is None:
             return
         for link in d.links:
-            path = self.by_id / link
-            try:
-                if os.readlink(path) == "../../" + d.name:
-                    os.unlink(path)
-            except OSError:
-                pass
+            for path, name in ((self.by_id / link, d.name), (self.by_id / (link + "-part1"), d.name + "1")):
+                try:
+                    if os.readlink(path) == "../../" + name:
+                        os.unlink(path)
+                except OSError:
+                    pass
+        part = self.dev / (d.name + "1")
+        if os.path.islink(part):
+            os.unlink(part)
         node = self.dev / d.name
         if os.path.islink(node):
             os.unlink(node)

@@ -151,6 +151,7 @@ import getopt
 import json
 import os
 import random
+import re
 import stat
 import sys
 import time
@@ -184,10 +185,17 @@ PYTHONPATH={repo}${{PYTHONPATH:+:$PYTHONPATH}} exec {python} -m tests.emul.zfsem
 
 
 BLKID_SCRIPT = """#!{python}
-# blkid of an emulated host: the real blkid, with device paths resolved in
-# the host's root (as every tool on that host would resolve them).
+# blkid of an emulated host: a disk with an emulated ZFS label answers as the
+# real blkid does for it (zfsemu.blkid_label); anything else goes to the real
+# blkid, with device paths resolved in the host's root.
 import os, shutil, sys
+sys.path.insert(0, {repo!r})
 root = {root!r}
+from tests.emul import zfsemu
+answer = zfsemu.blkid_label(root, sys.argv[1:])
+if answer is not None:
+    sys.stdout.write(answer)
+    sys.exit(0)
 args = [root + a if a.startswith("/") else a for a in sys.argv[1:]]
 real = shutil.which("blkid", path="/sbin:/usr/sbin:/bin:/usr/bin")
 os.execv(real, [real] + args)
@@ -208,7 +216,7 @@ def install(root) -> dict:
         paths[tool] = path
     path = os.path.join(sbin, "blkid")
     with open(path, "w") as handle:
-        handle.write(BLKID_SCRIPT.format(python=sys.executable, root=root))
+        handle.write(BLKID_SCRIPT.format(python=sys.executable, root=root, repo=str(REPO_ROOT)))
     os.chmod(path, 0o755)
     paths["blkid"] = path
     return paths
@@ -1247,9 +1255,70 @@ def new_leaf(cli, dev, size):
     }
 
 
+def partition_of(path):
+    """``(whole disk, partition number)`` when ``path`` names partition 1 the way ZFS makes it, else None."""
+    for suffix in ("-part1", "p1"):
+        if path.endswith(suffix) and (suffix == "-part1") == ("/disk/by-" in path):
+            return path[: -len(suffix)], 1
+    if "/disk/by-" not in path and re.search(r"[a-z]1$", path):
+        return path[:-1], 1
+    return None
+
+
+def make_partition_node(root, dev):
+    """
+    What the kernel and udev do once ZFS wrote a partition table on whole disk
+    ``dev`` (a host path): its partition 1 appears as a node next to it
+    (``X-part1`` for a by-id link, ``sdb1``, ``mdt0p1``), here a symlink to
+    where ``dev`` leads (the emulated partition is the disk's own file).
+    """
+    part = partitioned(dev)
+    if part == dev:
+        return
+    node = os.path.join(root, part.lstrip("/"))
+    here = os.path.join(root, dev.lstrip("/"))
+    if os.path.lexists(node) or not os.path.lexists(here):
+        return
+    target = os.readlink(here) if os.path.islink(here) else os.path.basename(here)
+    try:
+        os.symlink(target, node)
+    except OSError:
+        pass
+
+
+BLKID_ZFS = (
+    "DEVNAME={dev}\nVERSION=5000\nLABEL={pool}\nUUID={pool_guid}\nUUID_SUB={vdev_guid}\n"
+    "BLOCK_SIZE=512\nTYPE=zfs_member\nUSAGE=filesystem\n"
+)
+
+
+def blkid_label(root, args):
+    """
+    ``blkid -p -o export <dev>`` of a disk with an emulated ZFS label, as the
+    real blkid prints it (tests/golden/realkernel-probes/
+    zfs-returned-under-new-name.txt: LABEL = pool, UUID = pool guid, UUID_SUB =
+    vdev guid); a whole disk ZFS partitioned shows its partition table
+    (``PTTYPE=gpt``), its partition 1 the label. None: not a labelled disk.
+    """
+    if len(args) != 4 or args[:3] != ["-p", "-o", "export"]:
+        return None
+    dev = args[3]
+    host = Host(root)
+    with host.locked():
+        label = host.labels["disks"].get(host.key(dev) or "")
+    if not label or label.get("state") not in ("active", "exported"):
+        return None
+    is_part = partition_of(dev) is not None
+    if label.get("partitioned") and not is_part:
+        return "DEVNAME=%s\nPTUUID=%08x-emul\nPTTYPE=gpt\n" % (dev, label["pool_guid"] & 0xFFFFFFFF)
+    return BLKID_ZFS.format(dev=dev, pool=label["pool"], pool_guid=label["pool_guid"], vdev_guid=label["vdev_guid"])
+
+
 def write_label(cli, pool, leaf, state="active"):
     if not leaf.get("key"):
         return
+    if leaf["path"] != leaf["dev"]:
+        make_partition_node(cli.host.root, leaf["dev"])
     cli.host.labels["disks"][leaf["key"]] = {
         "pool": pool["name"],
         "pool_guid": pool["guid"],

@@ -295,6 +295,16 @@ def test_keys(tmp_path):
     assert dev("/dev/disk/by-id/scsi-2peer-part1") == ("/dev/sdb1", "/dev/sdb")
     assert dev("/dev/sdc") == ("/dev/sdc", "/dev/sdc")
     assert holders.device(peer, "/dev/mdt0") == ("/dev/mdt0", "/dev/mdt0")
+    # partition nodes linked to their disk's own file (the emulated data path) stay partitions
+    os.symlink("mdt0", root / "dev/mdt0p1")
+    os.symlink("../../sda", root / "dev/disk/by-id/scsi-x-part1")
+    os.symlink(os.path.realpath(peer / "dev/mdt0"), root / "dev/sdb1")
+    os.symlink("../../sda1", root / "dev/disk/by-id/wwn-y")
+    assert dev("/dev/mdt0p1") == ("/dev/mdt0p1", "/dev/mdt0")
+    assert dev("/dev/disk/by-id/scsi-x-part1") == ("/dev/sda1", "/dev/sda")
+    assert dev("/dev/disk/by-id/wwn-y") == ("/dev/sda1", "/dev/sda")
+    assert dev("/dev/sdb1") == ("/dev/sdb1", "/dev/sdb")
+    assert dev("/dev/mdt0") == ("/dev/mdt0", "/dev/mdt0")
     # claims: partition vs whole disk, partitions independent, same holder again, release, clear
     assert holders.claim(root, "/dev/sda", "zfs:p", part=1) == "/dev/sda1"
     with pytest.raises(OSError) as exc:

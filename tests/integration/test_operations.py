@@ -188,14 +188,19 @@ def test_switchover_takeover_and_return(rig):
     assert pools(mds02) == [], "a returning node must not import the pool"
     assert "MDT0" in mds02.kernel.devices
     assert salt.salt("mine.update").returncode == 0
-    # The active logs in to the returned LUN. Healing it needs the pool to know the disk by its new name
-    # (it was mds02's local disk, it is back as an SRP disk on mds01): not done yet, so the heal refuses
-    # to touch a disk that carries the pool's label, names it, and the pool keeps serving DEGRADED.
+    # The active logs in to the returned LUN and heals: the disk is back under a name the pool never recorded
+    # (it was mds02's local disk, it is an SRP disk on mds01) but its label is this pool's, same vdev guid:
+    # the dead vdev is detached and the disk attached again, a resilver follows.
     ret = salt.salt_cli.run("state.apply", "mdtmirror", minion_tgt="mds01")
     failed = {s["__id__"]: s["comment"] for s in ret.data.values() if s["result"] is not True}
-    assert set(failed) == {"mdtmirror-pool"}, failed
-    assert "is in use" in failed["mdtmirror-pool"] and "Not adding it to pool mdtpool" in failed["mdtmirror-pool"]
+    assert failed == {}, failed
+    pool_changes = next(s["changes"] for s in ret.data.values() if s["__id__"] == "mdtmirror-pool")
+    assert any(c["new"].startswith("detached (back as") for c in pool_changes.values()), pool_changes
     assert [p for p, _ in logged_in_to(pair, "mds01")] == ["mds02"]
-    assert "DEGRADED" in zpool(mds01, "status", "mdtpool")[1]
+    wait_online(mds01)
+    assert zpool(mds01, "scrub", "mdtpool")[0] == 0
+    out = wait_online(mds01)
+    assert "state: ONLINE" in out and "errors: No known data errors" in out, out
     assert set(DATA) <= set(datasets(mds01))
-    assert pools(mds02) == []
+    assert_mirrored(pair, active="mds01")
+    assert_stages_predict_nothing(salt)

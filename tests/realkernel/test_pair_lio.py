@@ -7,10 +7,13 @@ pair out with the lio backend, in roles: the standby (mds02) exports its LUN
 over soft-RoCE; the active (owner, mds01) exports nothing, logs in to it and
 mirrors its own LUN with it. A known data set is written and fsync'ed; then
 ``state.orchestrate mdtmirror.switchover``: mds02 active (its own LUN local,
-mds01's over SRP), both sides ONLINE, every file identical; a second import
-on the old active is refused by the kernel's multihost check, a takeover by
-the runner (the active is alive), and a second holder of either disk by the
-kernel (EBUSY).
+mds01's over SRP), both sides ONLINE, every file identical; no second import
+anywhere (each disk has one holder), a takeover refused by the runner while
+the active answers. Then the active's qemu is killed: takeover on the
+survivor, DEGRADED, every fsync-acknowledged file identical; the crashed
+guest boots again, ``state.apply`` makes it the standby, the active heals it
+(the disk came back under another name: detach + attach, resilver), scrub
+clean, every file identical.
 
 Assertions are on what the kernels say (``zpool status -j``, sysfs and
 configfs read by guest/sysfs_facts.py, the refusal of ``zpool import``),
@@ -133,38 +136,45 @@ def pair(realkernel, salt_factories, tmp_path_factory):
     )
     disks = tmp_path_factory.mktemp("luns")
     segment_port = _free_port()
+
+    def start_guest(name):
+        """Boot (or boot again, on the same LUN image) the guest of ``name``."""
+        mac, ip = SEGMENT[name]
+        lun = disks / f"{name}.img"
+        if not lun.exists():
+            with open(lun, "wb") as handle:
+                handle.truncate(LUN_BYTES)
+        netdev = f"socket,id=seg,{'listen' if name == 'mds01' else 'connect'}=127.0.0.1:{segment_port}"
+        params = (
+            f"NAME={name}\nSEGMENT_MAC={mac}\nSEGMENT_IP={ip}\nLUN_SERIAL=mdt-{name}\n"
+            f"MASTER_PUBLISH_PORT={master.config['publish_port']}\n"
+            f"MASTER_RET_PORT={master.config['ret_port']}\nSALT_MINION={salt_minion}\n"
+        ) + zfs.guest_env()
+        guest = harness.start(
+            (HERE / "guest" / "pair_node.sh").read_text(),
+            snapshots=[realkernel.python],
+            files={"params.env": params, "sysfs_facts.py": (HERE / "guest" / "sysfs_facts.py").read_text()},
+            qemu_args=[
+                "-netdev",
+                netdev,
+                "-device",
+                f"virtio-net-pci,netdev=seg,mac={mac},romfile=",
+                "-drive",
+                f"file={lun},format=raw,if=none,id=lun,cache=none",
+                "-device",
+                f"virtio-blk-pci,drive=lun,serial=mdt-{name}",
+            ],  # fmt: skip
+        )
+        return guest, guest.results_dir / "share"
+
     with master.started():
         guests = {}
         try:
             for name in NAMES:
-                mac, ip = SEGMENT[name]
-                lun = disks / f"{name}.img"
-                with open(lun, "wb") as handle:
-                    handle.truncate(LUN_BYTES)
-                netdev = f"socket,id=seg,{'listen' if name == 'mds01' else 'connect'}=127.0.0.1:{segment_port}"
-                params = (
-                    f"NAME={name}\nSEGMENT_MAC={mac}\nSEGMENT_IP={ip}\nLUN_SERIAL=mdt-{name}\n"
-                    f"MASTER_PUBLISH_PORT={master.config['publish_port']}\n"
-                    f"MASTER_RET_PORT={master.config['ret_port']}\nSALT_MINION={salt_minion}\n"
-                ) + zfs.guest_env()
-                guest = harness.start(
-                    (HERE / "guest" / "pair_node.sh").read_text(),
-                    snapshots=[realkernel.python],
-                    files={"params.env": params, "sysfs_facts.py": (HERE / "guest" / "sysfs_facts.py").read_text()},
-                    qemu_args=[
-                        "-netdev",
-                        netdev,
-                        "-device",
-                        f"virtio-net-pci,netdev=seg,mac={mac},romfile=",
-                        "-drive",
-                        f"file={lun},format=raw,if=none,id=lun,cache=none",
-                        "-device",
-                        f"virtio-blk-pci,drive=lun,serial=mdt-{name}",
-                    ],  # fmt: skip
-                )
-                guests[name] = (guest, guest.results_dir / "share")
+                guests[name] = start_guest(name)
                 time.sleep(1)  # the listening side first
             rig = Pair(master, guests)
+            rig.start_guest = start_guest
             _wait_for_minions(rig)
             yield rig
         finally:
@@ -243,6 +253,14 @@ cd /mnt/mdtdata && sha256sum f* > /run/mdtdata.sha256 && cat /run/mdtdata.sha256
 """
 
 
+MORE_DATA_SCRIPT = """
+set -e
+for i in $(seq 1 10); do dd if=/dev/urandom of=/mnt/mdtdata/g$i bs=64k count=4 conv=fsync status=none; done
+sync
+cd /mnt/mdtdata && sha256sum g*
+"""
+
+
 def _roles(pair, facts, active, standby):
     """The standby exports its LUN (iblock) to the active's port ID and is logged in nowhere; the active
     exports nothing, is logged in to the standby's LUN and has the pool: its own LUN + that one, ONLINE."""
@@ -263,7 +281,8 @@ def _roles(pair, facts, active, standby):
     state, leaves = pair.status(active)
     assert state == "ONLINE" and all(v["state"] == "ONLINE" for v in leaves.values()), leaves
     assert any(n.startswith(f"virtio-mdt-{active}") for n in leaves), leaves
-    assert any(n.startswith("scsi-36001405") for n in leaves), leaves
+    # The LUN over SRP: LIO's NAA id, by whichever by-id name zpool met first (an import picks wwn-).
+    assert any(n.startswith(("scsi-36001405", "wwn-0x6001405")) for n in leaves), leaves
     rc, out = pair.kernel(standby, "zpool", "list", "-H", "-o", "name")
     assert rc == 0 and out.strip() == "", out
 
@@ -299,13 +318,53 @@ def test_scenario3_orchestrated_pair_in_roles_then_switchover(pair):
     ret = pair.salt("mds02", "cmd.run_all", "cd /mnt/mdtdata && sha256sum f*", "python_shell=True")
     assert ret.data["retcode"] == 0 and ret.data["stdout"] == sums, ret.data
 
-    # A second import on the old active is refused by the kernel (multihost: the pool is active on mds02).
+    # No second import on the old active: its own disk is held by its export (iblock) and it sees the pool
+    # through nothing else (seen: "no such pool available"); zfsmirror.import_pool, even forced, says so.
     rc, out = pair.kernel("mds01", "zpool", "import", "-f", "-d", "/dev/disk/by-id", POOL)
-    assert rc != 0, out
-    assert "pool is imported on host 'mds02'" in out, out
+    assert rc != 0 and "no such pool available" in out, out
     rc, out = pair.kernel("mds01", "zpool", "list", "-H", "-o", "name")
     assert out.strip() == "", out
-    # ... and by zfsmirror.import_pool, even asked to force.
     ret = pair.salt("mds01", "zfsmirror.import_pool", POOL, "force=True")
-    assert ret.returncode != 0, ret
-    assert "pool mdtpool is imported on mds02" in str(ret.data) and "multihost sees it active" in str(ret.data), ret
+    assert ret.returncode != 0 and "is not among the pools on the disks" in str(ret.data), ret
+
+    # More data, fsync'ed on the new active; then it crashes (its qemu killed, not shut down).
+    ret = pair.salt("mds02", "cmd.run_all", MORE_DATA_SCRIPT, "python_shell=True")
+    assert ret.data["retcode"] == 0, ret.data
+    sums += ret.data["stdout"]
+    crashed, _ = pair.guests["mds02"]
+    crashed.kill()
+
+    # Takeover on the survivor: the pool DEGRADED and serving, every fsync-acknowledged file identical.
+    take = pair.run_cli.run(
+        "state.orchestrate", "mdtmirror.takeover", pillar={"pair": "mdt0", "tgt": "mds0*", "timeout": 30}
+    )
+    assert take.returncode == 0, f"takeover failed: {_failed_steps(take)}; {pair.where()}"
+    state, leaves = pair.status("mds01")
+    assert state == "DEGRADED", leaves
+    assert any(n.startswith("virtio-mdt-mds01") and v["state"] == "ONLINE" for n, v in leaves.items()), leaves
+    pair.kernel("mds01", "zfs", "mount", "-a")
+    ret = pair.salt("mds01", "cmd.run_all", "cd /mnt/mdtdata && sha256sum f* g*", "python_shell=True")
+    assert ret.data["retcode"] == 0 and ret.data["stdout"] == sums, ret.data
+
+    # The crashed node boots again (a new minion key: the old one goes), never imports by itself, and
+    # state.apply makes it the standby; the active logs in to it and heals: resilver, scrub clean.
+    assert pair.master.salt_key_cli().run("-d", "mds02", "-y").returncode == 0
+    pair.guests["mds02"] = pair.start_guest("mds02")
+    _wait_for_minions(pair)
+    assert pair.salt("mds02", "saltutil.sync_all").returncode == 0
+    rc, out = pair.kernel("mds02", "zpool", "list", "-H", "-o", "name")
+    assert rc == 0 and out.strip() == "", "a returning node must not import the pool: " + out
+    back = pair.salt("mds02", "state.apply", "mdtmirror")
+    assert back.returncode == 0, back.stdout[-4000:]
+    assert pair.salt("mds0*", "mine.update").returncode == 0
+    heal = pair.salt("mds01", "state.apply", "mdtmirror")
+    assert heal.returncode == 0, heal.stdout[-4000:]
+    rc, out = pair.kernel("mds01", "zpool", "wait", "-t", "resilver", POOL)
+    assert rc == 0, out
+    rc, out = pair.kernel("mds01", "zpool", "scrub", "-w", POOL)
+    assert rc == 0, out
+    _roles(pair, {name: pair.facts(name) for name in NAMES}, "mds01", "mds02")
+    rc, out = pair.kernel("mds01", "zpool", "status", "-x", POOL)
+    assert "is healthy" in out, out
+    ret = pair.salt("mds01", "cmd.run_all", "cd /mnt/mdtdata && sha256sum f* g*", "python_shell=True")
+    assert ret.data["retcode"] == 0 and ret.data["stdout"] == sums, ret.data

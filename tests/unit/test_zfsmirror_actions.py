@@ -532,7 +532,8 @@ def test_heal_replaces_a_dead_device_by_the_new_lun(env):
     assert plan["actions"][0]["command"][1:] == ["replace", "mdtpool", "/dev/loop1", "/dev/loop2"]
     assert plan["changes"] == {"mdtpool:/dev/loop2": {"old": "/dev/loop1 OFFLINE", "new": "replacing /dev/loop1"}}
     assert rig.calls("zpool") == [STATUS_J, ["create", "-n", "mdtmirror_probe", "/dev/loop2"]]
-    assert rig.calls("blkid") == [["-p", "-o", "export", "/dev/loop2"]]
+    # blkid twice: is it the dead vdev come back under a new name (no ZFS label: no), then disk_in_use
+    assert rig.calls("blkid") == [["-p", "-o", "export", "/dev/loop2"]] * 2
     # the real run passes zpool's own refusal on (the captured replace of a missing path)
     degraded(rig, extra=[(("replace",), cap("zfs/zpool_replace.txt"))])
     with pytest.raises(CommandExecutionError) as err:
