@@ -504,7 +504,7 @@ def bench_spawns(rig):
     )
 
 
-def run(workdir, rounds=3, keys=("1", "2")):
+def run(workdir, rounds=3, keys=("1", "2", "6")):
     """The results of ``keys``, or the reason they could not be measured."""
     results = []
     t0 = time.perf_counter()
@@ -525,6 +525,11 @@ def run(workdir, rounds=3, keys=("1", "2")):
             t0 = time.perf_counter()
             results.append(_guard("2", lambda: bench_spawns(rig)))
             say("  (2) took %.0f s" % (time.perf_counter() - t0))
+        if "6" in keys:
+            from bench.switchover import bench_switchover
+
+            say("  (6) switchover ...")
+            results.append(_guard("6", lambda: bench_switchover(rig)))
         say("  stopping the daemons ...")
     return results
 

@@ -46,7 +46,8 @@ mdtmirror-mine-update:
     - require:
       - salt: mdtmirror-refresh-pillar
 
-{#- The target side, its group naming the peer's initiators (from the mine). #}
+{#- The target side by role: the standby exports its disk to the active's
+    initiators (from the mine), the active exports nothing. #}
 mdtmirror-targets:
   salt.state:
     - tgt: {{ tgt | json }}
@@ -63,7 +64,8 @@ mdtmirror-initiators:
     - require:
       - salt: mdtmirror-targets
 
-{#- Only the owner renders a pool state; on the other node it is empty. #}
+{#- Only the active node (pool imported there, or the owner of a fresh pair)
+    renders a pool state; the standby keeps a hostid. #}
 mdtmirror-mirror:
   salt.state:
     - tgt: {{ tgt | json }}

@@ -330,7 +330,7 @@ def test_scenario3_orchestrated_pair_in_roles_then_switchover(pair):
     # More data, fsync'ed on the new active; then it crashes (its qemu killed, not shut down).
     ret = pair.salt("mds02", "cmd.run_all", MORE_DATA_SCRIPT, "python_shell=True")
     assert ret.data["retcode"] == 0, ret.data
-    sums += ret.data["stdout"]
+    sums += "\n" + ret.data["stdout"]  # Salt strips each output's last newline
     crashed, _ = pair.guests["mds02"]
     crashed.kill()
 
