@@ -84,12 +84,17 @@ def assert_stages_predict_nothing(salt):
         assert changes_of(predicted) == {name: {} for name in NAMES}, stage
 
 
+def rolled_out_with_data(rig):
+    """The orchestrated rollout (mds01 active), a data set written on the pool; the two hosts."""
+    assert orch_failures(orch_steps(rig.salt.orchestrate())) == {}
+    assert_mirrored(rig.pair, active="mds01")
+    write_data(rig.pair.hosts["mds01"])
+    return rig.pair.hosts["mds01"], rig.pair.hosts["mds02"]
+
+
 def test_switchover_refusals_and_interrupted_rerun(rig):
     pair, salt = rig.pair, rig.salt
-    mds01, mds02 = pair.hosts["mds01"], pair.hosts["mds02"]
-    assert orch_failures(orch_steps(salt.orchestrate())) == {}
-    assert_mirrored(pair, active="mds01")
-    write_data(mds01)
+    mds01, mds02 = rolled_out_with_data(rig)
 
     # A takeover while the active is alive and holds the pool: refused, nothing moves.
     before = {name: host_state(host) for name, host in pair.hosts.items()}
@@ -98,6 +103,7 @@ def test_switchover_refusals_and_interrupted_rerun(rig):
     # A switchover to a node outside the pair: refused naming it.
     why = refused(operate(salt, "switchover", to="mds07"))
     assert why and "to='mds07' is not a node of the pair" in why, why
+    assert {name: host_state(host) for name, host in pair.hosts.items()} == before
 
     # A degraded mirror (the standby's target lost): the switchover is refused with the pool's problem.
     enabled = mds02.root / "sys/kernel/scst_tgt/targets/ib_srpt" / mds02.target / "enabled"
@@ -142,10 +148,7 @@ def test_switchover_refusals_and_interrupted_rerun(rig):
 
 def test_switchover_takeover_and_return(rig):
     pair, salt = rig.pair, rig.salt
-    mds01, mds02 = pair.hosts["mds01"], pair.hosts["mds02"]
-    assert orch_failures(orch_steps(salt.orchestrate())) == {}
-    assert_mirrored(pair, active="mds01")
-    write_data(mds01)
+    mds01, mds02 = rolled_out_with_data(rig)
 
     # Planned switchover: both sides ONLINE after import, no resilver, data there.
     ret = operate(salt, "switchover")
