@@ -2312,7 +2312,7 @@ def _heal_plan(pool, local, remote):
         )
     dead_unknown = [s for s in sides["unknown"] if s["state"] != "ONLINE"]
     zpool = _bin("zpool")
-    steps, waits = [], []
+    steps, waits, missing = [], [], []
     for kind in ("local", "remote"):
         other = "remote" if kind == "local" else "local"
         path = wanted[kind]
@@ -2323,6 +2323,7 @@ def _heal_plan(pool, local, remote):
                 continue  # healthy, resilvering or only counting errors: nothing to run
             if not _device_present(path):
                 waits.append(f"{kind} side {path} of pool {pool} is {side['state']} and the device is not there yet")
+                missing.append(path)
                 continue
             verb = "clear" if side["state"] in ("FAULTED", "DEGRADED") else "online"
             device = _vdev_id(side)
@@ -2333,6 +2334,7 @@ def _heal_plan(pool, local, remote):
         # This side is not in the pool at all.
         if not _device_present(path):
             waits.append(f"{kind} side {path} is not in pool {pool} and the device is not there yet")
+            missing.append(path)
             continue
         if not sources:
             raise CommandExecutionError(
@@ -2393,7 +2395,7 @@ def _heal_plan(pool, local, remote):
                     device,
                 )
             )
-    return steps, waits, sides
+    return steps, waits, sides, missing
 
 
 def _partition_one(path):
@@ -2463,7 +2465,8 @@ def heal(pool, local, remote, test=False):
 
     Returns ``{"pool", "test", "actions": [{"action", "device", "command",
     "old", "new"}], "changes", "commands", "waits", "redundant", "resilver":
-    {"state", "percent", ...} or None, "problems"}``.
+    {"state", "percent", ...} or None, "problems", "missing": [side paths
+    whose device is not there]}``.
 
     CLI Example:
 
@@ -2472,7 +2475,7 @@ def heal(pool, local, remote, test=False):
         salt mds01 zfsmirror.heal mdtpool /dev/disk/by-id/wwn-0x6001405a /dev/disk/by-id/wwn-0x6001405b test=True
     """
     _check_pool(pool)
-    steps, waits, sides = _heal_plan(pool, local, remote)
+    steps, waits, sides, missing = _heal_plan(pool, local, remote)
     actions = [
         {"action": verb, "device": device, "command": cmd, "old": change["old"], "new": change["new"]}
         for _, change, cmd, verb, device in steps
@@ -2496,6 +2499,7 @@ def heal(pool, local, remote, test=False):
         "changes": changes,
         "commands": commands,
         "waits": waits,
+        "missing": missing,
         "redundant": sides["redundant"],
         "resilver": _resilver_info(sides["scan"]),
         "problems": sides["problems"],

@@ -149,7 +149,21 @@ def pool_mirrored(name, local, remote, properties=None, filesystem_properties=No
         changes.update(healing["changes"])
         if test or not changes:
             ret["changes"] = changes
-            if healing["waits"]:
+            if healing["waits"] and test and remote_pending and remote in healing.get("missing", []):
+                # The remote disk comes with the SRP login this same run makes (a degraded active whose
+                # peer came back): what heal then does (online, or detach + attach) is known only then.
+                ret["changes"] = dict(changes, **{remote: {"old": "not there", "new": "healed after the login"}})
+                ret.update(
+                    result=None,
+                    comment="\n".join(
+                        [
+                            f"Would heal pool {name} once the pending SRP login brings {remote}",
+                            *healing["waits"],
+                            *notes,
+                        ]
+                    ),
+                )
+            elif healing["waits"]:
                 ret.update(result=False, comment="\n".join(healing["waits"] + notes))
             elif changes:
                 ret.update(result=None, comment="\n".join([f"Would apply: pool {name} properties/healing", *notes]))

@@ -185,18 +185,31 @@ def test_switchover_takeover_and_return(rig):
         pair.fabric.set_up("mds02")
         minion.start()
 
-    # mds02 returns: state.apply makes it the standby (it never imports), then the active heals.
+    # mds02 returns: state.apply makes it the standby (it never imports), then the active heals;
+    # test=True first predicts the standby's changes exactly, and the active's without a false failure.
+    before = {name: host_state(host) for name, host in pair.hosts.items()}
+    predicted = salt.salt_cli.run("state.apply", "mdtmirror", test=True, minion_tgt="mds02")
+    assert {name: host_state(host) for name, host in pair.hosts.items()} == before
     ret = salt.salt_cli.run("state.apply", "mdtmirror", minion_tgt="mds02")
     assert ret.returncode == 0, ret
+    changed = {s["__id__"]: s["changes"] for s in ret.data.values() if s["changes"]}
+    assert {s["__id__"]: s["changes"] for s in predicted.data.values() if s["changes"]} == changed
+    assert "mdtmirror-scst-device" in changed, sorted(changed)
     assert pools(mds02) == [], "a returning node must not import the pool"
     assert "MDT0" in mds02.kernel.devices
     assert salt.salt("mine.update").returncode == 0
     # The active logs in to the returned LUN and heals: the disk is back under a name the pool never recorded
     # (it was mds02's local disk, it is an SRP disk on mds01) but its label is this pool's, same vdev guid:
     # the dead vdev is detached and the disk attached again, a resilver follows.
+    predicted = salt.salt_cli.run("state.apply", "mdtmirror", test=True, minion_tgt="mds01")
+    wrong = {s["__id__"]: s["comment"] for s in predicted.data.values() if s["result"] is False}
+    assert wrong == {}, wrong
     ret = salt.salt_cli.run("state.apply", "mdtmirror", minion_tgt="mds01")
     failed = {s["__id__"]: s["comment"] for s in ret.data.values() if s["result"] is not True}
     assert failed == {}, failed
+    assert {s["__id__"] for s in predicted.data.values() if s["changes"]} == {
+        s["__id__"] for s in ret.data.values() if s["changes"]
+    }
     pool_changes = next(s["changes"] for s in ret.data.values() if s["__id__"] == "mdtmirror-pool")
     assert any(c["new"].startswith("detached (back as") for c in pool_changes.values()), pool_changes
     assert [p for p, _ in logged_in_to(pair, "mds01")] == ["mds02"]
