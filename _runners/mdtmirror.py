@@ -97,7 +97,8 @@ def decide(operation, pair, statuses, to=None, force=False):
 def operation_plan(operation, pair=None, to=None, force=False, tgt="*mds*", tgt_type="glob", timeout=30):
     """
     Ask every MDS matching ``tgt`` for its ``mdtmirror.node_status`` (one
-    call to all, ``timeout`` seconds for answers) and :py:func:`decide`.
+    call to all, ``timeout`` seconds for answers, also for a node that does
+    not answer at all) and :py:func:`decide`.
 
     CLI Example:
 
@@ -106,6 +107,10 @@ def operation_plan(operation, pair=None, to=None, force=False, tgt="*mds*", tgt_
         salt-run mdtmirror.operation_plan switchover pair=fs1-mdt0 to=mds02
     """
     client = salt.client.get_local_client(mopts=__opts__)
-    answers = client.cmd(tgt, "mdtmirror.node_status", tgt_type=tgt_type, timeout=timeout) or {}
+    # A lost node never answers: wait ``timeout`` for it, also in the job-status rounds (the master's
+    # gather_job_timeout would add minutes to a takeover).
+    answers = (
+        client.cmd(tgt, "mdtmirror.node_status", tgt_type=tgt_type, timeout=timeout, gather_job_timeout=timeout) or {}
+    )
     statuses = {minion: ret for minion, ret in answers.items() if isinstance(ret, dict)}
     return decide(operation, pair, statuses, to=to, force=force)
