@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.captures import REPO
+from tests.captures import scst_capture
 from tests.loadermods import load
 from tests.unit.test_mdtmirror_settings import DEFAULTS
 
@@ -16,7 +16,7 @@ mdtmirror = load("_modules", "mdtmirror")
 scst = load("_modules", "scst")
 runner = load("_runners", "mdtmirror")
 
-CAPTURE = REPO.parent / "shared/captures/scst-3.11-pre-linux-6.1/tree-1-configured.txt"
+CAPTURE = scst_capture("tree-1-configured.txt")
 _LOGIN_LINE = re.compile(r"/login_info = (.*)$", re.M)
 LOGIN_INFO = scst.parse_login_info(_LOGIN_LINE.search(CAPTURE.read_text()).group(1))
 PREDICTED = "/dev/disk/by-id/scsi-2xxxx-predicted"
