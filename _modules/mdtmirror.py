@@ -505,10 +505,8 @@ def peer_target(cfg, peer_facts):
         address = cfg.get("peer_address") or ips[0]
         return {"id_ext": info.get("tid_ext"), "ioc_guid": info.get("ioc_guid"), "dest": f"{address}:{cm_port}"}
     if info.get("dgid"):
-        keys = ("tid_ext", "ioc_guid", "dgid", "pkey", "service_id")
-        spec = {key: info.get(key) for key in keys}
-        spec["id_ext"] = spec.pop("tid_ext")
-        return {key: spec[key] for key in ("id_ext", "ioc_guid", "dgid", "pkey", "service_id")}
+        ib_keys = ("ioc_guid", "dgid", "pkey", "service_id")
+        return {"id_ext": info.get("tid_ext"), **{key: info.get(key) for key in ib_keys}}
     return None
 
 
@@ -557,7 +555,10 @@ def plan_node(cfg, minion_id, peer_facts, local, role=None):
     """
     peer_facts = peer_facts or {}
     if role is not None and role not in ("active", "standby"):
-        raise SaltInvocationError(f"role must be active or standby, not {role!r}")
+        raise SaltInvocationError(
+            f"pillar key mdtmirror_role (set by mdtmirror.switchover/takeover): role must be active or standby, "
+            f"not {role!r}"
+        )
     if role:
         why = f"made {role} by the operation in progress"
     else:
