@@ -618,13 +618,26 @@ def _mine_facts(peer):
     return {fun: (published.get(fun) or {}).get(peer) for fun in MINE_FACTS}
 
 
+def _own_disk(cfg):
+    """This node's LUN: ``lun_path``, or its zvol's device (None when the pillar gives neither)."""
+    node = cfg.get("node") or {}
+    return "/dev/zvol/" + node["zvol"]["name"] if node.get("zvol") else node.get("lun_path")
+
+
 def _local_facts(cfg):
     """What the plan needs from this host: pools here, the pool on the disks, the login's disk."""
     pool = cfg["mirror"]["pool"]
     pools = list(__salt__["zfsmirror.list_pools"]())
     local = {"pools": pools, "pool_on_disks": False, "login_disk": None, "predicted_remote": None}
     if pool not in pools and cfg["mirror"].get("owner") == __grains__["id"]:
-        local["pool_on_disks"] = pool in __salt__["zfsmirror.import_listing"]()
+        # Is the pool fresh? ``zpool import`` skips a disk another holder has open, and a
+        # standby's own disk is held by its export: its label is read as well (blkid), or an
+        # owner whose peer's mine facts are missing or stale would take the live mirror side
+        # it exports for a blank disk.
+        own = _own_disk(cfg)
+        local["pool_on_disks"] = pool in __salt__["zfsmirror.import_listing"]() or bool(
+            own and (__salt__["zfsmirror.disk_label"](own) or {}).get("pool") == pool
+        )
     if pool in pools or cfg["mirror"].get("owner") == __grains__["id"] or cfg.get("peer"):
         try:
             logins = __salt__["srp.list_logins"]()

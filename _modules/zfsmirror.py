@@ -94,6 +94,7 @@ __all__ = [
     "create",
     "heal",
     "import_listing",
+    "disk_label",
     "import_pool",
     "export_pool",
     "create_zvol",
@@ -2424,6 +2425,24 @@ def _zfs_label(path):
         if found.get("TYPE") == "zfs_member":
             return {"pool": found.get("LABEL"), "pool_guid": found.get("UUID"), "vdev_guid": found.get("UUID_SUB")}
     return None
+
+
+def disk_label(path):
+    """
+    The ZFS label on the disk ``path`` (its first partition when ZFS
+    partitioned it whole): ``{"pool", "pool_guid", "vdev_guid"}``, or None.
+    Read with ``blkid -p``, an open without O_EXCL: it answers also for a
+    disk another holder keeps open (a standby's disk exported by its SCSI
+    target), which ``zpool import`` skips.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*mds*' zfsmirror.disk_label /dev/disk/by-id/scsi-35000c500a1b2c3d4
+    """
+    _check_device(path)
+    return _zfs_label(path)
 
 
 def _returned_vdev(pool, device, dead):

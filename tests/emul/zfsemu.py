@@ -1268,22 +1268,35 @@ def partition_of(path):
 def make_partition_node(root, dev):
     """
     What the kernel and udev do once ZFS wrote a partition table on whole disk
-    ``dev`` (a host path): its partition 1 appears as a node next to it
-    (``X-part1`` for a by-id link, ``sdb1``, ``mdt0p1``), here a symlink to
-    where ``dev`` leads (the emulated partition is the disk's own file).
+    ``dev`` (a host path): the kernel's node of partition 1 appears next to
+    the disk's (``sdb1``, ``mdt0p1``; here a symlink to where the disk's node
+    leads: the emulated partition is the disk's own file), whatever name ZFS
+    was given, and a by-id link gets its ``-part1`` link to that node.
     """
-    part = partitioned(dev)
-    if part == dev:
-        return
-    node = os.path.join(root, part.lstrip("/"))
     here = os.path.join(root, dev.lstrip("/"))
-    if os.path.lexists(node) or not os.path.lexists(here):
+    if not os.path.lexists(here):
         return
-    target = os.readlink(here) if os.path.islink(here) else os.path.basename(here)
-    try:
-        os.symlink(target, node)
-    except OSError:
-        pass
+    kernel_dev = dev
+    if "/disk/by-" in dev and os.path.islink(here):
+        # by-id/X -> ../../mdt0: the kernel's own name of the disk
+        kernel_dev = os.path.normpath(os.path.join(os.path.dirname(dev), os.readlink(here)))
+    kernel_here = os.path.join(root, kernel_dev.lstrip("/"))
+    kernel_part = partitioned(kernel_dev)
+    if kernel_part != kernel_dev and os.path.lexists(kernel_here):
+        node = os.path.join(root, kernel_part.lstrip("/"))
+        target = os.readlink(kernel_here) if os.path.islink(kernel_here) else os.path.basename(kernel_here)
+        if not os.path.lexists(node):
+            try:
+                os.symlink(target, node)
+            except OSError:
+                pass
+    if kernel_dev != dev:
+        link = os.path.join(root, partitioned(dev).lstrip("/"))
+        if not os.path.lexists(link):
+            try:
+                os.symlink(os.path.relpath(kernel_part, os.path.dirname(dev)), link)
+            except OSError:
+                pass
 
 
 BLKID_ZFS = (

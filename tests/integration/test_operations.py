@@ -166,6 +166,22 @@ def test_switchover_takeover_and_return(rig):
     # Converged in the new roles: the formula changes nothing on either node.
     assert_stages_predict_nothing(salt)
 
+    # The owner, now standby, with the active's mine facts gone (flushed, a rebuilt master): its own
+    # disk is held by its export, so the import scan sees no pool there; it must still not take that
+    # live mirror side for a fresh disk (unexport it, create the pool), neither predicted nor done.
+    assert salt.salt_cli.run("mine.flush", minion_tgt="mds02").returncode == 0
+    before = {name: host_state(host) for name, host in pair.hosts.items()}
+    for test in (True, False):
+        ret = salt.salt_cli.run("state.apply", "mdtmirror", test=test, minion_tgt="mds01")
+        assert isinstance(ret.data, dict), ret
+        changed = {s["__id__"]: s["changes"] for s in ret.data.values() if s["changes"]}
+        assert changed == {}, (test, changed)
+    plan = salt.salt_cli.run("mdtmirror.plan", minion_tgt="mds01").data
+    assert plan["role"] == "standby" and "exists on the disks" in plan["why"], plan["why"]
+    assert {name: host_state(host) for name, host in pair.hosts.items()} == before
+    assert_mirrored(pair, active="mds02")
+    assert salt.salt("mine.update").returncode == 0
+
     # The active (mds02) crashes: no minion, off the fabric, its kernel state gone.
     minion = salt.minions["mds02"]
     minion.terminate()
