@@ -24,6 +24,7 @@ it exports nothing and logs in to the peer's LUN); the other is **standby**
 import copy
 import os
 import re
+import time
 
 import salt.utils.yaml
 from salt.exceptions import CommandExecutionError, SaltInvocationError
@@ -37,12 +38,12 @@ except ImportError:
 
 __virtualname__ = "mdtmirror"
 
-__all__ = ["settings", "errors", "local_targets", "plan", "node_facts", "node_status", "plan_node"]
+__all__ = ["settings", "errors", "formula_defaults", "local_targets", "plan", "node_facts", "node_status", "plan_node"]
 
 # The sections a pair may override, and the keys whose values are free-form
 # mappings (module options, attributes, ...): their contents are not checked
 # against the defaults.
-SECTIONS = ("target", "initiator", "mirror", "snapshots", "backup")
+SECTIONS = ("target", "initiator", "mirror", "snapshots", "backup", "watch")
 BACKENDS = ("scst", "lio")
 LIO_KEYS = ("packages", "modules", "rdma_cm_port", "attributes", "config_file", "service")
 FREE_FORM = {
@@ -202,7 +203,7 @@ def _check_values(cfg, errors):
             errors.append(f"pillar key mdtmirror:{section}:packages must be a list of package names, not {packages!r}")
     for section, key in (("target", "allow_wildcard"), ("target", "enable_service"), ("initiator", "discover"),
                          ("initiator", "persist"), ("initiator", "enable_daemon"), ("mirror", "force"),
-                         ("snapshots", "enabled")):  # fmt: skip
+                         ("snapshots", "enabled"), ("watch", "enabled")):  # fmt: skip
         if not isinstance(cfg[section].get(key), bool):
             errors.append(f"pillar key mdtmirror:{section}:{key} must be true or false, not {cfg[section].get(key)!r}")
     policy = s.get("policy") or {}
@@ -214,6 +215,9 @@ def _check_values(cfg, errors):
     interval = s.get("interval")
     if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
         errors.append(f"pillar key mdtmirror:snapshots:interval must be minutes >= 1, not {interval!r}")
+    beacon_interval = cfg["watch"].get("interval")
+    if isinstance(beacon_interval, bool) or not isinstance(beacon_interval, int) or beacon_interval < 1:
+        errors.append(f"pillar key mdtmirror:watch:interval must be seconds >= 1, not {beacon_interval!r}")
     destination = b.get("destination")
     if destination is not None and not (
         isinstance(destination, str) and (destination.startswith("file:/") or destination.startswith("ssh:"))
@@ -364,9 +368,18 @@ def _lun_problem(cfg):
     return None
 
 
-def _formula_defaults():
-    """The formula's defaults.yaml with this OS family's osfamilymap.yaml
-    entry, from the master (for the CLI; map.jinja passes them)."""
+def formula_defaults():
+    """
+    The formula's defaults.yaml with this OS family's osfamilymap.yaml
+    entry, from the master (for the CLI and the beacon; map.jinja passes
+    them).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'mds01' mdtmirror.formula_defaults
+    """
     text = __salt__["cp.get_file_str"](DEFAULTS_URL)
     if not text:
         raise CommandExecutionError(f"cannot read {DEFAULTS_URL}: is the mdtmirror formula in the master's file_roots?")
@@ -389,7 +402,7 @@ def settings(defaults=None):
         salt 'mds01' mdtmirror.settings
     """
     if defaults is None:
-        defaults = _formula_defaults()
+        defaults = formula_defaults()
     cfg = resolve(defaults, _pillar("mdtmirror"), __grains__["id"])
     errors = cfg["errors"]
     node = cfg.get("node") or {}
@@ -732,17 +745,54 @@ def node_status():
     if cfg["errors"]:
         return out
     out["imported"] = pool in __salt__["zfsmirror.list_pools"]()
+    try:
+        out["paths"] = [
+            {"remote_port": login["remote_port"], "state": login["state"], "id_ext": login["id_ext"]}
+            for login in __salt__["srp.list_logins"]()
+        ]
+    except (CommandExecutionError, SaltInvocationError):
+        out["paths"] = []  # ib_srp not loaded: no path
     if out["imported"]:
         side = p.get("pool") or {}
+        state, sides = None, []
         try:
             if side.get("local") and side.get("remote"):
                 heal = __salt__["zfsmirror.heal"](pool, side["local"], side["remote"], test=True)
                 problems = list(heal["problems"]) + list(heal["waits"])
                 resilver = heal["resilver"]
                 redundant = heal["redundant"] and not (resilver and resilver.get("state") == "scanning")
+                state, sides = heal.get("state"), heal.get("sides") or []
             else:
                 redundant, resilver, problems = False, None, list(p["problems"])
         except (CommandExecutionError, SaltInvocationError) as exc:
             redundant, resilver, problems = False, None, [str(exc)]
-        out["health"] = {"redundant": redundant, "resilver": resilver, "problems": problems}
+        out["health"] = {
+            "redundant": redundant,
+            "resilver": resilver,
+            "problems": problems,
+            "state": state,
+            "sides": sides,
+        }
+        out["snapshots"] = _snapshot_ages(cfg)
     return out
+
+
+def _snapshot_ages(cfg):
+    """Seconds since the newest schedule snapshot and since the newest one a backup holds (None: none)."""
+    dataset = cfg["snapshots"].get("dataset") or cfg["mirror"]["pool"]
+    prefix = cfg["snapshots"].get("prefix") or "mdtmirror-"
+    try:
+        snaps = [
+            s for s in __salt__["zfsmirror.list_snapshots"](dataset) if s["name"].split("@", 1)[1].startswith(prefix)
+        ]
+    except (CommandExecutionError, SaltInvocationError, KeyError):
+        return {"dataset": dataset, "last": None, "backup": None}
+    now = time.time()
+    last = max((s["creation"] for s in snaps), default=None)
+    # The backup keeps a hold on the snapshot it sent last (zfsmirror.backup).
+    held = max((s["creation"] for s in snaps if s.get("userrefs")), default=None)
+    return {
+        "dataset": dataset,
+        "last": None if last is None else max(0, int(now - last)),
+        "backup": None if held is None else max(0, int(now - held)),
+    }

@@ -89,6 +89,7 @@ __all__ = [
     "hostid_present",
     "ensure_hostid",
     "list_pools",
+    "list_snapshots",
     "pool_properties",
     "set_pool_properties",
     "create",
@@ -1374,7 +1375,12 @@ def health(pool, local=None, remote=None, output=None):
 
         salt '*' zfsmirror.health mdtpool local=/dev/disk/by-id/scsi-36001 remote=/dev/disk/by-id/scsi-36002
     """
-    return classify_sides(status(pool, output=output), local, remote)
+
+    def names(value):
+        # A device path given stands for every name of that device (the pool may record any).
+        return [n for p in _split_list(value) for n in (_side_prefixes(p) if p.startswith("/") else [p])]
+
+    return classify_sides(status(pool, output=output), names(local), names(remote))
 
 
 # --------------------------------------------------------------------------
@@ -2485,7 +2491,8 @@ def heal(pool, local, remote, test=False):
     Returns ``{"pool", "test", "actions": [{"action", "device", "command",
     "old", "new"}], "changes", "commands", "waits", "redundant", "resilver":
     {"state", "percent", ...} or None, "problems", "missing": [side paths
-    whose device is not there]}``.
+    whose device is not there], "state" (the pool's), "sides": [{"side",
+    "name", "state", "read", "write", "cksum", "note"}]}``.
 
     CLI Example:
 
@@ -2522,6 +2529,11 @@ def heal(pool, local, remote, test=False):
         "redundant": sides["redundant"],
         "resilver": _resilver_info(sides["scan"]),
         "problems": sides["problems"],
+        "state": sides.get("state"),
+        "sides": [
+            {key: side.get(key) for key in ("side", "name", "state", "read", "write", "cksum", "note")}
+            for side in sides["sides"]
+        ],
     }
 
 
@@ -2817,7 +2829,13 @@ def list_snapshots(dataset):
     name,creation,used,userrefs <dataset>``, one call. ``-s createtxg`` makes
     the row order the order of creation txgs, the order ``zfs destroy
     a%b`` uses, so each row's position is given as ``createtxg`` (its rank:
-    an order, not the txg number). Internal, for prune and backup.
+    an order, not the txg number). Used by prune, backup and the status view.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt mds01 zfsmirror.list_snapshots mdtpool
     """
     _check_dataset(dataset)
     cmd = [_bin("zfs"), "list", "-H", "-p", "-t", "snapshot", "-d", "1", "-s", "createtxg"]

@@ -114,3 +114,243 @@ def operation_plan(operation, pair=None, to=None, force=False, tgt="*mds*", tgt_
     )
     statuses = {minion: ret for minion, ret in answers.items() if isinstance(ret, dict)}
     return decide(operation, pair, statuses, to=to, force=force)
+
+
+# --------------------------------------------------------------------------
+# fleet status: one row per pair
+# --------------------------------------------------------------------------
+
+
+def _side_text(side):
+    errors = "/".join(str(side.get(key) or 0) for key in ("read", "write", "cksum"))
+    text = f"{side.get('state')} {side.get('name')} (errors r/w/c {errors})"
+    return text + (f": {side['note']}" if side.get("note") else "")
+
+
+def pair_row(pair, members, silent):
+    """
+    One pair's row from its nodes' ``node_status`` (``members``: minion ->
+    status) and the nodes that did not answer (``silent``). Pure. ``whole``:
+    one node holds the pool, both sides ONLINE, no resilver, every node
+    answered, no pillar error; ``problems`` says otherwise in words.
+    """
+    nodes = sorted(set(members) | set(silent))
+    active = sorted(node for node, st in members.items() if st.get("imported"))
+    row = {
+        "whole": False,
+        "nodes": nodes,
+        "pool": next((st.get("pool") for st in members.values() if st.get("pool")), None),
+        "active": active[0] if len(active) == 1 else None,
+        "standby": None,
+        "state": None,
+        "sides": {},
+        "resilver": None,
+        "last_snapshot_age_s": None,
+        "last_backup_age_s": None,
+        "paths": {},
+        "problems": [],
+    }
+    problems = row["problems"]
+    for node in sorted(silent):
+        problems.append(f"{node} did not answer")
+    for node, st in sorted(members.items()):
+        problems.extend(f"{node}: pillar: {error}" for error in st.get("errors") or [])
+    if len(active) > 1:
+        problems.append(f"pool imported on {' and '.join(active)} at once")
+    elif not active:
+        problems.append("the pool is imported on no node that answered")
+    if row["active"]:
+        st = members[row["active"]]
+        row["standby"] = next((node for node in nodes if node != row["active"]), None)
+        health = st.get("health") or {}
+        row["state"] = health.get("state")
+        row["sides"] = {side.get("side") or side.get("name"): _side_text(side) for side in health.get("sides") or []}
+        resilver = health.get("resilver")
+        if resilver and resilver.get("state") == "scanning":
+            row["resilver"] = resilver.get("percent")
+        problems.extend(f"{row['active']}: {p}" for p in health.get("problems") or [])
+        if not health.get("redundant") and not health.get("problems"):
+            problems.append(f"{row['active']}: the mirror is not redundant")
+        snapshots = st.get("snapshots") or {}
+        row["last_snapshot_age_s"], row["last_backup_age_s"] = snapshots.get("last"), snapshots.get("backup")
+        row["paths"] = {p.get("remote_port") or "?": p.get("state") for p in st.get("paths") or []}
+        if not row["paths"]:
+            problems.append(f"{row['active']} has no SRP path to {row['standby']}")
+        problems.extend(
+            f"{row['active']}: SRP path {port} is {state}" for port, state in row["paths"].items() if state != "running"
+        )
+    row["whole"] = not problems
+    return row
+
+
+def fleet_status(statuses, expected=()):
+    """
+    ``{pair: row}`` (:py:func:`pair_row`) from every answering node's
+    ``node_status`` and the minions that were asked (``expected``): a node
+    that did not answer counts against its pair when its peer names it;
+    ones no answering node names are listed under ``"?"``. Pure.
+    """
+    answered = {minion: st for minion, st in statuses.items() if isinstance(st, dict)}
+    pairs = {}
+    for minion, st in answered.items():
+        pairs.setdefault(st.get("pair") or "?", {})[minion] = st
+    out = {}
+    named = set(answered)
+    for pair, members in sorted(pairs.items()):
+        peers = {st.get("peer") for st in members.values() if st.get("peer")}
+        silent = peers - set(members)
+        named |= peers
+        out[pair] = pair_row(pair, members, silent)
+    unknown = sorted(set(expected) - named)
+    if unknown:
+        out["?"] = {"whole": False, "nodes": unknown, "problems": [f"{n} did not answer" for n in unknown]}
+    return out
+
+
+def status(tgt="*mds*", tgt_type="glob", timeout=30):
+    """
+    The fleet's pairs, one row each: active and standby node, pool state,
+    each side's state and errors, resilver progress, the newest snapshot's
+    and backup's age (seconds), the active's SRP paths, and the problems in
+    words. One call to all MDS (``mdtmirror.node_status``, ``timeout``
+    seconds for answers). ``salt-run`` exits 1 when a pair is not whole.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run mdtmirror.status
+        salt-run mdtmirror.status tgt='mds*' --out=json
+    """
+    import salt.utils.minions  # pylint: disable=import-outside-toplevel
+
+    client = salt.client.get_local_client(mopts=__opts__)
+    answers = (
+        client.cmd(tgt, "mdtmirror.node_status", tgt_type=tgt_type, timeout=timeout, gather_job_timeout=timeout) or {}
+    )
+    expected = salt.utils.minions.CkMinions(__opts__).check_minions(tgt, tgt_type).get("minions") or []
+    pairs = fleet_status(answers, expected)
+    whole = bool(pairs) and all(row["whole"] for row in pairs.values())
+    return {"pairs": pairs, "whole": whole, "retcode": 0 if whole else 1}
+
+
+# --------------------------------------------------------------------------
+# fleet-safe rollout: one node of a pair at a time
+# --------------------------------------------------------------------------
+
+
+def plan_rollout(statuses, expected=(), batch=1, degraded=False):
+    """
+    How ``mdtmirror.orch`` rolls the formula out over the pairs (pure), from
+    every answering node's ``node_status`` and the minions asked:
+
+    - a pair where some node holds the pool and the mirror is whole goes
+      node by node: its standby first, then (the mirror whole again) its
+      active; such pairs proceed ``batch`` at a time, in name order;
+    - a pair where no node holds the pool (a fresh pair, or one nobody
+      switched to after both nodes rebooted) has nothing to disrupt: it
+      goes stage by stage across both nodes, the order a fresh pair needs
+      (targets before logins before the pool);
+    - a pair not whole is skipped with its reason, unless ``degraded`` (then
+      stage by stage, which logs in again and heals); a pair with a silent
+      node or the pool imported twice is always skipped.
+
+    Returns ``{"stagewise": [nodes], "batches": [{"pairs", "first",
+    "second"}], "skipped": {pair: why}}``.
+    """
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise SaltInvocationError(f"batch must be a number of pairs >= 1, not {batch!r}")
+    rows = fleet_status(statuses, sorted(set(expected) | set(statuses)))
+    answered = {minion: st for minion, st in statuses.items() if isinstance(st, dict)}
+    out = {"stagewise": [], "batches": [], "skipped": {}}
+    ordered = []
+    for pair, row in sorted(rows.items()):
+        members = [node for node in row["nodes"] if node in answered]
+        if pair == "?":
+            # Answered, but without node_status (the formula's modules not synced yet: the first
+            # rollout syncs them): nothing of theirs can be disrupted; the silent ones are skipped.
+            unsynced = sorted(node for node in row["nodes"] if node in statuses)
+            out["stagewise"].extend(unsynced)
+            silent = sorted(set(row["nodes"]) - set(unsynced))
+            if silent:
+                out["skipped"]["?"] = f"{', '.join(silent)} did not answer"
+            continue
+        if len(members) < len(row["nodes"]):
+            silent = sorted(set(row["nodes"]) - set(members))
+            out["skipped"][pair] = f"{', '.join(silent)} did not answer"
+            continue
+        active = [node for node in members if answered[node].get("imported")]
+        if len(active) > 1:
+            out["skipped"][pair] = f"pool imported on {' and '.join(active)} at once: fix this by hand first"
+        elif not active or any(answered[node].get("errors") for node in members):
+            out["stagewise"].extend(members)  # validate names pillar errors before anything runs
+        elif not row["whole"]:
+            if degraded:
+                out["stagewise"].extend(members)
+            else:
+                why = "; ".join(row["problems"])
+                out["skipped"][pair] = f"not whole ({why}); give degraded=true to roll it out anyway"
+        else:
+            ordered.append((pair, row["standby"], row["active"]))
+    for start in range(0, len(ordered), batch):
+        chunk = ordered[start : start + batch]
+        out["batches"].append(
+            {"pairs": [p for p, _, _ in chunk], "first": [s for _, s, _ in chunk], "second": [a for _, _, a in chunk]}
+        )
+    out["stagewise"].sort()
+    return out
+
+
+def rollout_plan(tgt="*mds*", tgt_type="glob", batch=1, degraded=False, timeout=30):
+    """
+    :py:func:`plan_rollout` for the MDS matching ``tgt``, from one call to
+    all of them (``mdtmirror.node_status``). ``mdtmirror.orch`` renders its
+    steps from it.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run mdtmirror.rollout_plan tgt='mds*' batch=4
+    """
+    import salt.utils.minions  # pylint: disable=import-outside-toplevel
+
+    client = salt.client.get_local_client(mopts=__opts__)
+    answers = (
+        client.cmd(tgt, "mdtmirror.node_status", tgt_type=tgt_type, timeout=timeout, gather_job_timeout=timeout) or {}
+    )
+    expected = salt.utils.minions.CkMinions(__opts__).check_minions(tgt, tgt_type).get("minions") or []
+    return plan_rollout(answers, expected, batch=int(batch), degraded=bool(degraded))
+
+
+def wait_whole(pairs, tgt="*mds*", tgt_type="glob", timeout=600, interval=5):
+    """
+    Wait until every pair of ``pairs`` is whole (:py:func:`pair_row`: one
+    node holds the pool, both sides ONLINE, no resilver), asking all MDS
+    every ``interval`` seconds; after ``timeout`` seconds, fail naming the
+    pairs and their problems (``mdtmirror.orch`` then stops before it
+    touches their second node).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run mdtmirror.wait_whole '[mdt0, mdt1]' timeout=900
+    """
+    import time  # pylint: disable=import-outside-toplevel
+
+    if isinstance(pairs, str):
+        pairs = [p.strip() for p in pairs.split(",") if p.strip()]
+    client = salt.client.get_local_client(mopts=__opts__)
+    deadline = time.monotonic() + float(timeout)
+    while True:
+        answers = client.cmd(tgt, "mdtmirror.node_status", tgt_type=tgt_type, timeout=30, gather_job_timeout=30)
+        rows = fleet_status(answers or {})
+        broken = {p: (rows.get(p) or {"problems": ["no node of it answered"]}) for p in pairs}
+        broken = {p: row for p, row in broken.items() if not row.get("whole")}
+        if not broken:
+            return {"whole": sorted(pairs)}
+        if time.monotonic() >= deadline:
+            why = "; ".join(f"{p}: {', '.join(row['problems'])}" for p, row in sorted(broken.items()))
+            return {"Error": f"not whole after {timeout} s: {why}"}
+        time.sleep(float(interval))

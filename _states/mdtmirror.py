@@ -24,3 +24,47 @@ def problem(name):
             - name: "pillar key mdtmirror:target:lun must be a LUN number 0..16383, not 'zero'"
     """
     return {"name": name, "changes": {}, "result": False, "comment": name}
+
+
+def beacon_present(name, config, save=True):
+    """
+    The minion runs beacon ``name`` with ``config`` (a list of one-key
+    mappings), saved to its beacons.conf with ``save``. Salt's
+    ``beacon.present`` reports no change when it adds a beacon and raises
+    under test=True when it would modify one (Salt 3006-3008); this one
+    reports ``{"old", "new"}`` either way, from the same comparison in both
+    modes.
+
+    .. code-block:: yaml
+
+        mdtmirror-beacon:
+          mdtmirror.beacon_present:
+            - name: mdtmirror
+            - config: [{interval: 10}, {pair: mdt0}, {pool: mdtpool}]
+    """
+    ret = {"name": name, "changes": {}, "result": True, "comment": ""}
+    config = [dict(item) for item in config]
+    current = (__salt__["beacons.list"](return_yaml=False, include_opts=True, include_pillar=False) or {}).get(name)
+    if current == config:
+        ret["comment"] = f"beacon {name} is configured"
+        return ret
+    ret["changes"] = {"old": current, "new": config}
+    if __opts__.get("test"):
+        ret["result"] = None
+        ret["comment"] = f"beacon {name} would be {'added' if current is None else 'changed'}"
+        return ret
+    verb = "add" if current is None else "modify"
+    done = __salt__[f"beacons.{verb}"](name, config)
+    if not done.get("result"):
+        ret["changes"] = {}
+        ret["result"] = False
+        ret["comment"] = f"beacon {name} could not be {verb}ed: {done.get('comment')}"
+        return ret
+    if save:
+        saved = __salt__["beacons.save"]()
+        if not saved.get("result"):
+            ret["result"] = False
+            ret["comment"] = f"beacon {name} is running but was not saved: {saved.get('comment')}"
+            return ret
+    ret["comment"] = f"beacon {name} {'added' if current is None else 'changed'}" + (" and saved" if save else "")
+    return ret

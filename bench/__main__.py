@@ -4,6 +4,8 @@
 (2) programs a no-op apply runs, 1 vs 100 LUNs and 10 vs 10,000 snapshots          goal <= 5, flat
 (3) scst.list_devices with 1,000 devices / reading those sysfs files raw            goal <= 2x
 (4) zfs calls to prune 10,000 snapshots                                            goal <= 2
+(5) target back -> both sides ONLINE, unattended / (reconnect_delay + beacon interval) goal <= 1.0x
+    and programs per beacon look                                                   goal <= 1
 (6) a switchover through the formula / the same kernel moves made bare            goal <= 1.5x
 
 Exit status 0 whatever the numbers; ``--strict``: 1 when a goal is not met
@@ -24,7 +26,7 @@ from pathlib import Path
 
 from bench.common import REPO, Result, say
 
-KEYS = ("1", "2", "3", "4", "6")
+KEYS = ("1", "2", "3", "4", "5", "6")
 
 
 def default_workdir_parent():
@@ -85,10 +87,10 @@ def run_all(args, work):
             results["3"] = scst_list.run(work / "scst", reps=args.reps)
         except Exception as exc:  # noqa: BLE001
             results["3"] = failed("3", "scst.list_devices, 1,000 devices / raw reads", exc)
-    if "1" in args.only or "2" in args.only or "6" in args.only:
-        say("(1)(2)(6) master + two minions on an emulated pair ...")
+    if "1" in args.only or "2" in args.only or "6" in args.only or "5" in args.only:
+        say("(1)(2)(6)(5) master + two minions on an emulated pair ...")
         try:
-            keys = [k for k in ("1", "2", "6") if k in args.only]
+            keys = [k for k in ("1", "2", "6", "5") if k in args.only]
             for result in rollout.run(work / "rollout", rounds=args.rounds, keys=keys):
                 results[result.key] = result
         except Exception as exc:  # noqa: BLE001
@@ -96,9 +98,10 @@ def run_all(args, work):
                 ("1", "no-op re-apply of the formula"),
                 ("2", "programs a no-op apply runs"),
                 ("6", "switchover through the formula / bare"),
+                ("5", "watch and heal"),
             ):
                 results.setdefault(key, failed(key, title, exc))
-        for key in ("1", "2", "6"):
+        for key in ("1", "2", "6", "5"):
             if key not in args.only:
                 results.pop(key, None)  # an error result set for both
     return [results[k] for k in KEYS if k in results]

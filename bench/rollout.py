@@ -111,7 +111,10 @@ def daemons(workdir):
     for d in (pillar_dir, floor_dir):
         d.mkdir(parents=True)
     (pillar_dir / "top.sls").write_text("base:\n  'mds0*':\n    - mdtmirror\n")
-    (pillar_dir / "mdtmirror.sls").write_text(json.dumps(base_pillar(), indent=1) + "\n")
+    pillar = base_pillar()
+    # The watch stays off until (5) turns it on: (1), (2) and (6) time no beacon and no reactor run.
+    pillar["mdtmirror"]["watch"] = {"enabled": False}
+    (pillar_dir / "mdtmirror.sls").write_text(json.dumps(pillar, indent=1) + "\n")
     floor_sls = floor_dir / f"{FLOOR_SLS}.sls"
     floor_sls.write_text(FLOOR_TEMPLATE % "{}")
     for name, text in PROBES.items():
@@ -161,6 +164,8 @@ def daemons(workdir):
                 "file_roots": {"base": [str(REPO / "salt"), str(floor_dir)]},
                 "pillar_roots": {"base": [str(pillar_dir)]},
                 "log_level_logfile": "warning",
+                # (5): the reactor as README enables it.
+                "reactor": [{"salt/beacon/*/mdtmirror/*/export/ready": ["salt://mdtmirror/reactor/heal.sls"]}],
             },
         )
         minions = {
@@ -170,6 +175,8 @@ def daemons(workdir):
                     "mdtmirror": json.loads(json.dumps(host.mdtmirror)),
                     # "profile": Salt logs each SLS file's render time (read for (1)).
                     "log_level_logfile": "profile",
+                    # Salt's default; beacon intervals count loop_interval steps (saltfactories sets 0.05).
+                    "loop_interval": 1,
                 },
             )
             for name, host in pair.hosts.items()
@@ -185,6 +192,7 @@ def daemons(workdir):
             master=master,
             spawn_log=spawn_log,
             floor_sls=floor_sls,
+            pillar_dir=pillar_dir,
             minion_logs={name: Path(minion.config["log_file"]) for name, minion in minions.items()},
         )
 
@@ -504,7 +512,7 @@ def bench_spawns(rig):
     )
 
 
-def run(workdir, rounds=3, keys=("1", "2", "6")):
+def run(workdir, rounds=3, keys=("1", "2", "6", "5")):
     """The results of ``keys``, or the reason they could not be measured."""
     results = []
     t0 = time.perf_counter()
@@ -530,6 +538,10 @@ def run(workdir, rounds=3, keys=("1", "2", "6")):
 
             say("  (6) switchover ...")
             results.append(_guard("6", lambda: bench_switchover(rig)))
+        if "5" in keys:
+            from bench.watch import bench_watch
+
+            results.append(_guard("5", lambda: bench_watch(rig, workdir / "watch")))
         say("  stopping the daemons ...")
     return results
 

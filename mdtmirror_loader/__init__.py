@@ -21,4 +21,5 @@ def loader_dirs():
         "modules": _package_dir("mdtmirror_loader.modules"),
         "states": _package_dir("mdtmirror_loader.states"),
         "runners": _package_dir("mdtmirror_loader.runners"),
+        "beacons": _package_dir("mdtmirror_loader.beacons"),
     }

@@ -6,3 +6,4 @@ include:
   - mdtmirror.initiator
   - mdtmirror.mirror
   - mdtmirror.snapshots
+  - mdtmirror.watch

@@ -26,6 +26,7 @@ mdtmirror-switchover-standby:
     - sls: mdtmirror.standby
     - pillar: {mdtmirror_role: standby, mdtmirror_operation: switchover}
     - failhard: true
+    - queue: true  # after a state run already there (the heal reactor's)
 
 mdtmirror-switchover-activate:
   salt.state:
@@ -33,6 +34,7 @@ mdtmirror-switchover-activate:
     - sls: mdtmirror.activate
     - pillar: {mdtmirror_role: active, mdtmirror_operation: switchover}
     - failhard: true
+    - queue: true  # after a state run already there (the heal reactor's)
     - require:
       - salt: mdtmirror-switchover-standby
 

@@ -24,6 +24,7 @@ mdtmirror-takeover-activate:
     - sls: mdtmirror.activate
     - pillar: {mdtmirror_role: active, mdtmirror_operation: takeover}
     - failhard: true
+    - queue: true  # after a state run already there (the heal reactor's)
 
 mdtmirror-takeover-mine-update:
   salt.function:

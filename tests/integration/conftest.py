@@ -164,8 +164,8 @@ class Rollout:
         for name in NAMES:
             assert got.data[name] == pillar["mdtmirror"].get("pairs", ""), (name, got.data[name])
 
-    def orchestrate(self, **kwargs):
-        return self.run("state.orchestrate", "mdtmirror.orch", pillar={"tgt": TGT}, **kwargs)
+    def orchestrate(self, pillar=None, **kwargs):
+        return self.run("state.orchestrate", "mdtmirror.orch", pillar={"tgt": TGT, **(pillar or {})}, **kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -176,9 +176,10 @@ def salt_factories_config(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def rollout(salt_factories, tmp_path_factory):
+def rollout(request, salt_factories, tmp_path_factory):
     """A salt-master serving the formula from the repository and two minions
-    pointed at the emulated hosts under one fixed directory."""
+    pointed at the emulated hosts under one fixed directory. A test module's
+    ``MASTER_OVERRIDES`` (e.g. a reactor) go into its master's configuration."""
     hosts_base = tmp_path_factory.mktemp("hosts")
     pillar_dir = tmp_path_factory.mktemp("pillar")
     (pillar_dir / "top.sls").write_text("base:\n  'mds0*':\n    - mdtmirror\n")
@@ -196,6 +197,7 @@ def rollout(salt_factories, tmp_path_factory):
             "file_roots": {"base": [str(REPO / "salt")]},
             "pillar_roots": {"base": [str(pillar_dir)]},
             "log_level_logfile": "info",
+            **getattr(request.module, "MASTER_OVERRIDES", {}),
         },
     )
     minions = {
@@ -206,6 +208,9 @@ def rollout(salt_factories, tmp_path_factory):
                 # mine_interval stays at its default (60 min): the orchestration
                 # publishes the peers' facts itself (refresh_pillar + mine.update).
                 "log_level_logfile": "info",
+                # Salt's default (saltfactories sets 0.05): beacons run once a second whatever it is, but
+                # their interval counts loop_interval steps, so 0.05 would make a 1 s beacon look every 20 s.
+                "loop_interval": 1,
             },
         )
         for name in NAMES
@@ -224,9 +229,16 @@ def rollout(salt_factories, tmp_path_factory):
             yield rollout
 
 
+def stop_beacons(rollout):
+    """Remove the mdtmirror beacon from both minions (and their beacons.conf), if they run one."""
+    rollout.salt("beacons.delete", "mdtmirror", "save=True")
+
+
 @pytest.fixture
 def pair(rollout):
-    """A fresh pair at the minions' paths, the rollout pillar in place, no mine data left."""
+    """A fresh pair at the minions' paths, the rollout pillar in place, no mine data left, no beacon
+    (a previous test's rollout installs one; it would look into the hosts while they are rebuilt)."""
+    stop_beacons(rollout)
     pair = build_pair(rollout.hosts_base)
     try:
         for name, host in pair.hosts.items():
@@ -236,6 +248,7 @@ def pair(rollout):
         assert ret.returncode == 0, ret
         yield pair
     finally:
+        stop_beacons(rollout)
         pair.stop()
 
 

@@ -38,6 +38,11 @@ def operate(salt, operation, **pillar):
     return salt.run("state.orchestrate", f"mdtmirror.{operation}", pillar={"pair": PAIR, "tgt": TGT, **pillar})
 
 
+def fleet_status(salt):
+    """``salt-run mdtmirror.status --out=json`` over the pair."""
+    return salt.run("mdtmirror.status", f"tgt={TGT}", "timeout=20")
+
+
 def refused(ret):
     """The refusal sentence of an orchestration that refused, or None."""
     steps = orch_steps(ret)
@@ -96,6 +101,14 @@ def test_switchover_refusals_and_interrupted_rerun(rig):
     pair, salt = rig.pair, rig.salt
     mds01, mds02 = rolled_out_with_data(rig)
 
+    # The fleet view of a whole pair: one row, salt-run exits 0.
+    view = fleet_status(salt)
+    assert view.returncode == 0 and view.data["whole"] is True, view.stdout
+    row = view.data["pairs"][PAIR]
+    assert (row["active"], row["standby"], row["state"], row["problems"]) == ("mds01", "mds02", "ONLINE", [])
+    assert set(row["sides"]) == {"local", "remote"} and all(v.startswith("ONLINE") for v in row["sides"].values())
+    assert list(row["paths"].values()) == ["running"], row
+
     # A takeover while the active is alive and holds the pool: refused, nothing moves.
     before = {name: host_state(host) for name, host in pair.hosts.items()}
     why = refused(operate(salt, "takeover"))
@@ -120,9 +133,15 @@ def test_switchover_refusals_and_interrupted_rerun(rig):
     before = {name: host_state(host) for name, host in pair.hosts.items()}
     why = refused(operate(salt, "switchover"))
     assert why and "the mirror on mds01 is not whole" in why, why
+    # The fleet view says so in words, and salt-run exits non-zero.
+    view = fleet_status(salt)
+    assert view.returncode == 1 and view.data["whole"] is False, view.stdout
+    row = view.data["pairs"][PAIR]
+    assert row["state"] == "DEGRADED" and not row["whole"], row
+    assert any(p.startswith("mds01: remote side") for p in row["problems"]), row["problems"]
     assert {name: host_state(host) for name, host in pair.hosts.items()} == before
     enabled.write_text("1\n")
-    assert orch_failures(orch_steps(salt.orchestrate())) == {}
+    assert orch_failures(orch_steps(salt.orchestrate(pillar={"degraded": True}))) == {}
     wait_online(mds01)
     assert_mirrored(pair, active="mds01")
 

@@ -26,7 +26,7 @@ STEPS = [
     "mdtmirror-mirror",
     "mdtmirror-snapshots",
 ]
-STAGES = ["modules", "target", "initiator", "mirror", "snapshots"]
+STAGES = ["modules", "target", "initiator", "mirror", "snapshots", "watch"]
 
 
 # --------------------------------------------------------------------------
@@ -183,7 +183,7 @@ def assert_mirrored(pair, active="mds01"):
 # --------------------------------------------------------------------------
 
 
-def test_orchestrate_converges_fresh_pair_then_changes_nothing(rig):
+def test_orchestrate_converges_fresh_pair_then_changes_nothing(rig, event_listener):
     """``salt-run state.orchestrate mdtmirror.orch`` on a fresh pair: every
     step succeeds, each node is logged in to the other's LUN, the pool is a
     healthy mirror on the owner only, the snapshot timers are installed; a
@@ -199,7 +199,13 @@ def test_orchestrate_converges_fresh_pair_then_changes_nothing(rig):
     ran = [sid for sid, _ in steps]
     assert [sid for sid in ran if sid in STEPS] == STEPS, ran  # in this order (other steps may be added)
     changes = orch_changes(steps)
-    common = {"mdtmirror-scst-modules", "mdtmirror-srp-module", "mdtmirror-scst-config", "mdtmirror-snapshots"}
+    common = {
+        "mdtmirror-scst-modules",
+        "mdtmirror-srp-module",
+        "mdtmirror-scst-config",
+        "mdtmirror-snapshots",
+        "mdtmirror-beacon",
+    }
     # The owner (fresh pair) is active: it logs in and creates the pool, exports nothing.
     assert common | {"mdtmirror-srp-login", "mdtmirror-srp-persistent", "mdtmirror-pool"} == set(changes["mds01"]) - {
         "mdtmirror-hostid"
@@ -218,12 +224,34 @@ def test_orchestrate_converges_fresh_pair_then_changes_nothing(rig):
         assert ["daemon-reload"] in systemctl_calls(host)
         assert ["restart", "mdtmirror-snapshot-mdtpool.timer"] in systemctl_calls(host)
 
-    # 2: converged -- a second orchestration changes nothing anywhere.
+    # 2: converged -- a second orchestration changes nothing anywhere. The pair is whole now, so it
+    # goes one node at a time: the standby's formula, the mirror whole again, then the active's.
     after_first = {name: host_state(host) for name, host in pair.hosts.items()}
+    second_at = time.time()
     ret = salt.orchestrate()
     steps = orch_steps(ret)
     assert orch_failures(steps) == {}
     assert orch_changes(steps) == {name: {} for name in NAMES}
+    ran = {sid: step for sid, step in steps}
+    assert "mdtmirror-targets" not in ran, "a whole pair is not rolled out stage by stage"
+    # (a salt.state step without changes names its minions in its comment only)
+    first, second = ran["mdtmirror-batch1-first"]["comment"], ran["mdtmirror-batch1-second"]["comment"]
+    assert "mds02" in first and "mds01" not in first and "mds01" in second and "mds02" not in second, (first, second)
+    # From the job timeline: the active's run starts after the standby's has returned.
+    runs, rets = {}, {}
+    for event in event_listener.get_events([(salt.master.id, "salt/job/*")], after_time=second_at):
+        parts = event.tag.split("/")
+        if parts[-1] == "new" and event.data.get("fun") == "state.sls" and "mdtmirror" in (event.data.get("arg") or []):
+            runs[parts[2]] = (event.stamp, event.data["minions"])
+        elif len(parts) == 5 and parts[3] == "ret":
+            rets.setdefault((parts[2], parts[4]), []).append(event.stamp)
+    spans = {}
+    for jid, (started, minions) in runs.items():
+        for minion in minions:
+            assert rets.get((jid, minion)), (jid, minion, sorted(rets))
+            spans[minion] = (started, max(rets[(jid, minion)]))
+    assert set(spans) == set(NAMES), runs
+    assert spans["mds02"][1] <= spans["mds01"][0], f"both nodes of the pair ran at once: {spans}"
     assert {name: host_state(host) for name, host in pair.hosts.items()} == after_first
     assert_mirrored(pair)
 
@@ -394,9 +422,16 @@ def test_peer_target_loss_degrades_and_rerun_heals(rig):
     assert leaves[LOCAL_BY_ID["mds01"] + "-part1"] == "ONLINE", leaves
     assert sorted(leaves.values()) in (["ONLINE", "REMOVED"], ["ONLINE", "UNAVAIL"]), leaves
 
-    # The peer's target returns; the orchestration run again logs in and heals.
+    # The peer's target returns. A rollout skips the pair that is not whole, saying why, and changes
+    # nothing; asked to roll it out anyway (degraded), it logs in again and heals.
     enabled.write_text("1\n")
-    ret = salt.orchestrate()
+    before = {name: host_state(host) for name, host in pair.hosts.items()}
+    steps = orch_steps(salt.orchestrate())
+    assert orch_failures(steps) == {} and orch_changes(steps) == {name: {} for name in NAMES}
+    skipped = dict(steps)["mdtmirror-skipped-mdt0"]["comment"]
+    assert "pair mdt0 skipped: not whole (mds01: remote side" in skipped and "degraded=true" in skipped, skipped
+    assert {name: host_state(host) for name, host in pair.hosts.items()} == before
+    ret = salt.orchestrate(pillar={"degraded": True})
     steps = orch_steps(ret)
     assert orch_failures(steps) == {}
     changes = orch_changes(steps)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.realkernel.harness import RealKernel, RealKernelError
+from tests.realkernel.harness import BENCH_LINES, RealKernel, RealKernelError
 
 
 class PreparedHarness:
@@ -64,3 +64,5 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_sep("-", f"real-kernel tier: {len(_TIER_SECONDS)} tests in {total / 60:.1f} min")
     for nodeid, seconds in sorted(_TIER_SECONDS.items()):
         terminalreporter.write_line(f"{seconds:8.1f} s  {nodeid}")
+    for line in BENCH_LINES:
+        terminalreporter.write_line(line)
