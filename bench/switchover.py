@@ -3,8 +3,9 @@
 On the emulated pair of (1) (same daemons, after the rollout: mds01 active,
 mds02 standby): ``salt-run state.orchestrate mdtmirror.switchover`` moves the
 pool to mds02 (timed from the runner client in this process: the master
-renders, asks both nodes who is active, runs mdtmirror.standby then
-mdtmirror.activate, updates the mine). Then the same moves back to mds01 made
+renders, asks both nodes who is active, runs mdtmirror.release,
+mdtmirror.target, mdtmirror.standby and mdtmirror.activate, updates the
+mine). Then the same moves back to mds01 made
 bare, with no Salt: ``zpool export`` on mds02, its SRP logout (the remote
 port's ``delete``), mds01's SCST export closed (the LUN, then the device),
 mds02's disk exported (``add_device``, the LUN), mds01's ``add_target`` with

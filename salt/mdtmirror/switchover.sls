@@ -1,8 +1,9 @@
 {#- salt-run state.orchestrate mdtmirror.switchover pillar='{"pair": "<pair>", "to": "<node>", "force": false}'
     A planned switchover, both nodes up: the active exports the pool and
-    logs out of the standby's LUN, then exports its own disk (mdtmirror.standby);
-    the standby closes its export, logs in to the old active's disk and
-    imports the pool (mdtmirror.activate): both sides ONLINE, no resilver.
+    logs out of the standby's LUN (mdtmirror.release); the standby closes its
+    export (mdtmirror.target); the old active exports its own disk
+    (mdtmirror.standby); the new active logs in to it and imports the pool
+    (mdtmirror.activate): both sides ONLINE, no resilver.
     Who is active is asked of the nodes (the mdtmirror runner's
     operation_plan: where the pool is imported), never taken from the pillar.
     Every step is idempotent: a re-run with the same `to` completes an
@@ -20,13 +21,36 @@ mdtmirror-switchover-refused:
     - failhard: true
 {%- else %}
 
+{#- The issue's order, one exclusive holder per disk and one export at a time:
+    the active exports the pool and logs out; the standby closes its export;
+    the old active exports its disk; the new active logs in and imports. #}
+mdtmirror-switchover-release:
+  salt.state:
+    - tgt: {{ op.old | json }}
+    - sls: mdtmirror.release
+    - pillar: {mdtmirror_role: standby, mdtmirror_operation: switchover}
+    - failhard: true
+    - queue: true  # after a state run already there (the heal reactor's)
+
+mdtmirror-switchover-close:
+  salt.state:
+    - tgt: {{ op.new | json }}
+    - sls: mdtmirror.target
+    - pillar: {mdtmirror_role: active, mdtmirror_operation: switchover}
+    - failhard: true
+    - queue: true
+    - require:
+      - salt: mdtmirror-switchover-release
+
 mdtmirror-switchover-standby:
   salt.state:
     - tgt: {{ op.old | json }}
     - sls: mdtmirror.standby
     - pillar: {mdtmirror_role: standby, mdtmirror_operation: switchover}
     - failhard: true
-    - queue: true  # after a state run already there (the heal reactor's)
+    - queue: true
+    - require:
+      - salt: mdtmirror-switchover-close
 
 mdtmirror-switchover-activate:
   salt.state:
@@ -34,7 +58,7 @@ mdtmirror-switchover-activate:
     - sls: mdtmirror.activate
     - pillar: {mdtmirror_role: active, mdtmirror_operation: switchover}
     - failhard: true
-    - queue: true  # after a state run already there (the heal reactor's)
+    - queue: true
     - require:
       - salt: mdtmirror-switchover-standby
 

@@ -146,12 +146,13 @@ def test_switchover_refusals_and_interrupted_rerun(rig):
     assert_mirrored(pair, active="mds01")
 
     scan_before = scan_line(zpool(mds01, "status", "mdtpool")[1])
-    # Interrupted: only the first step ran (mds01 gave the pool up and exports its disk).
+    # Interrupted: only the first step ran (mds01 gave the pool up and logged out of mds02's LUN).
     ret = salt.salt_cli.run(
-        "state.apply", "mdtmirror.standby", pillar={"mdtmirror_role": "standby"}, minion_tgt="mds01"
+        "state.apply", "mdtmirror.release", pillar={"mdtmirror_role": "standby"}, minion_tgt="mds01"
     )
     assert ret.returncode == 0, ret
-    assert pools(mds01) == [] and pools(mds02) == []
+    assert pools(mds01) == [] and pools(mds02) == [] and logged_in_to(pair, "mds01") == []
+    assert "MDT0" not in mds01.kernel.devices and "MDT0" in mds02.kernel.devices, "one export at a time"
     # Without `to` nobody is active: refused, say which node.
     why = refused(operate(salt, "switchover"))
     assert why and "no node has the pool imported" in why, why

@@ -328,7 +328,9 @@ def _export_of(lio):
     ((name, backstore),) = lio["backstores"].items()
     ((target, tpg),) = lio["targets"].items()
     (acl,) = tpg["acls"]
-    return [name, backstore["udev_path"], backstore["vpd_unit_serial"], target, acl]
+    # configfs prints "T10 VPD Unit Serial Number: <serial>"; the serial alone is written back.
+    serial = backstore["vpd_unit_serial"].split("Unit Serial Number:", 1)[-1].strip()
+    return [name, backstore["udev_path"], serial, target, acl]
 
 
 def test_scenario3_orchestrated_pair_in_roles_then_switchover(pair):
