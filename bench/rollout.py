@@ -165,7 +165,10 @@ def daemons(workdir):
                 "pillar_roots": {"base": [str(pillar_dir)]},
                 "log_level_logfile": "warning",
                 # (5): the reactor as README enables it.
-                "reactor": [{"salt/beacon/*/mdtmirror/*/export/ready": ["salt://mdtmirror/reactor/heal.sls"]}],
+                "reactor": [
+                    {"salt/beacon/*/mdtmirror/*/export/ready": ["salt://mdtmirror/reactor/heal.sls"]},
+                    {"salt/beacon/*/mdtmirror/*/path/running": ["salt://mdtmirror/reactor/heal.sls"]},
+                ],
             },
         )
         minions = {

@@ -18,7 +18,10 @@ pytestmark = pytest.mark.slow
 
 # The reactor as README tells admins to enable it.
 MASTER_OVERRIDES = {
-    "reactor": [{"salt/beacon/*/mdtmirror/*/export/ready": ["salt://mdtmirror/reactor/heal.sls"]}],
+    "reactor": [
+        {"salt/beacon/*/mdtmirror/*/export/ready": ["salt://mdtmirror/reactor/heal.sls"]},
+        {"salt/beacon/*/mdtmirror/*/path/running": ["salt://mdtmirror/reactor/heal.sls"]},
+    ],
 }
 BEACON = "salt/beacon/{node}/mdtmirror/mdt0/{what}"
 
