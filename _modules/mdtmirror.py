@@ -371,8 +371,7 @@ def _lun_problem(cfg):
 def formula_defaults():
     """
     The formula's defaults.yaml with this OS family's osfamilymap.yaml
-    entry, from the master (for the CLI and the beacon; map.jinja passes
-    them).
+    entry, from the master (for the CLI; map.jinja passes them).
 
     CLI Example:
 
