@@ -43,7 +43,7 @@ __all__ = ["settings", "errors", "formula_defaults", "local_targets", "plan", "n
 # The sections a pair may override, and the keys whose values are free-form
 # mappings (module options, attributes, ...): their contents are not checked
 # against the defaults.
-SECTIONS = ("target", "initiator", "mirror", "snapshots", "backup", "watch")
+SECTIONS = ("target", "initiator", "mirror", "snapshots", "backup", "watch", "failover")
 BACKENDS = ("scst", "lio")
 LIO_KEYS = ("packages", "modules", "rdma_cm_port", "attributes", "config_file", "service")
 FREE_FORM = {
@@ -203,7 +203,7 @@ def _check_values(cfg, errors):
             errors.append(f"pillar key mdtmirror:{section}:packages must be a list of package names, not {packages!r}")
     for section, key in (("target", "allow_wildcard"), ("target", "enable_service"), ("initiator", "discover"),
                          ("initiator", "persist"), ("initiator", "enable_daemon"), ("mirror", "force"),
-                         ("snapshots", "enabled"), ("watch", "enabled")):  # fmt: skip
+                         ("snapshots", "enabled"), ("watch", "enabled"), ("failover", "auto")):  # fmt: skip
         if not isinstance(cfg[section].get(key), bool):
             errors.append(f"pillar key mdtmirror:{section}:{key} must be true or false, not {cfg[section].get(key)!r}")
     policy = s.get("policy") or {}
@@ -740,6 +740,8 @@ def node_status():
         "errors": list(cfg["errors"]),
         "imported": False,
         "health": None,
+        # What the failover runner needs of this node's pillar: it takes over only where this is true.
+        "failover": {"auto": cfg["failover"].get("auto") is True},
     }
     if cfg["errors"]:
         return out

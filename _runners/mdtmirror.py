@@ -21,6 +21,30 @@ def __virtual__():
     return __virtualname__
 
 
+def _ask(tgt, tgt_type="glob", timeout=30):
+    """
+    ``{minion: node_status or whatever it said}`` of the minions matching
+    ``tgt`` that returned, from one call to all of them (``timeout`` seconds,
+    also for the job-status rounds of a silent one: the master's
+    gather_job_timeout would add minutes to a takeover). A silent minion is
+    absent, not the "Minion did not return" text LocalClient puts there.
+    """
+    client = salt.client.get_local_client(mopts=__opts__)
+    got = client.cmd(
+        tgt,
+        "mdtmirror.node_status",
+        tgt_type=tgt_type,
+        timeout=timeout,
+        gather_job_timeout=timeout,
+        full_return=True,
+    )
+    return {
+        minion: ret.get("ret")
+        for minion, ret in (got or {}).items()
+        if isinstance(ret, dict) and "ret" in ret and not ret.get("failed") and ret.get("out") != "no_return"
+    }
+
+
 def decide(operation, pair, statuses, to=None, force=False):
     """
     The plan of a pair operation from the nodes' answers (``{minion:
@@ -106,14 +130,105 @@ def operation_plan(operation, pair=None, to=None, force=False, tgt="*mds*", tgt_
 
         salt-run mdtmirror.operation_plan switchover pair=fs1-mdt0 to=mds02
     """
-    client = salt.client.get_local_client(mopts=__opts__)
-    # A lost node never answers: wait ``timeout`` for it, also in the job-status rounds (the master's
-    # gather_job_timeout would add minutes to a takeover).
-    answers = (
-        client.cmd(tgt, "mdtmirror.node_status", tgt_type=tgt_type, timeout=timeout, gather_job_timeout=timeout) or {}
-    )
-    statuses = {minion: ret for minion, ret in answers.items() if isinstance(ret, dict)}
+    statuses = {minion: ret for minion, ret in _ask(tgt, tgt_type, timeout).items() if isinstance(ret, dict)}
     return decide(operation, pair, statuses, to=to, force=force)
+
+
+# --------------------------------------------------------------------------
+# automatic takeover (opt-in): the heal reactor's failover.sls calls this
+# --------------------------------------------------------------------------
+
+
+def decide_failover(pair, to, answers):
+    """
+    Whether ``to`` takes the pool of ``pair`` over by itself, from every
+    answer of the MDS asked (``{minion: node_status or whatever it said}``;
+    a minion that did not answer is absent, False or {}). Pure. Returns
+    :py:func:`decide`'s plan of the takeover, its ``refusal`` set when:
+
+    - ``to`` did not answer, is no node of ``pair``, or holds the pool;
+    - ``to``'s pillar does not say ``mdtmirror:failover:auto: true``;
+    - its peer answered at all (even with an error): a node seen alive is
+      never taken over, whatever its pool looks like.
+
+    The import itself stays fenced by multihost on the node.
+    """
+    statuses = {minion: st for minion, st in answers.items() if isinstance(st, dict)}
+    mine = statuses.get(to) or {}
+    plan = {"operation": "takeover", "pair": pair, "nodes": [], "active": None, "old": None, "new": None}
+
+    def refuse(why):
+        plan["refusal"] = f"automatic takeover of pair {pair} by {to} refused: {why}"
+        return plan
+
+    if not mine:
+        return refuse(f"{to} did not answer")
+    if mine.get("pair") != pair:
+        return refuse(f"{to} is a node of pair {mine.get('pair')!r}, not of {pair!r}")
+    if not (mine.get("failover") or {}).get("auto"):
+        return refuse("off (mdtmirror:failover:auto is not true in its pillar)")
+    peer = mine.get("peer")
+    # LocalClient.cmd gives a silent minion False, or {} (its "failed" return's missing "ret"); anything
+    # else (a status, an error message) is an answer.
+    said = answers.get(peer)
+    if said:
+        what = f"{said.get('role')}, pool imported: {bool(said.get('imported'))}" if isinstance(said, dict) else said
+        return refuse(f"{peer} answered ({str(what)[:200]}): a node seen alive is never taken over")
+    return decide("takeover", pair, statuses, to=to)
+
+
+def failover(pair, to, timeout=15):
+    """
+    Automatic takeover, run by the reactor (``reactor/failover.sls``) when
+    the standby ``to`` saw the active's session to its export go: ask
+    ``to`` for its ``node_status``, then its peer (``timeout`` seconds
+    each: a lost node never answers), :py:func:`decide_failover`, and if
+    nothing refuses take over as ``mdtmirror.takeover`` does (``to``
+    applies ``mdtmirror.activate``, then updates its mine). Fires ``mdtmirror/<pair>/failover/refused``, ``.../done`` or
+    ``.../failed`` on the master's bus.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run mdtmirror.failover pair=mdt0 to=mds02
+    """
+    import logging  # pylint: disable=import-outside-toplevel
+
+    import salt.utils.event  # pylint: disable=import-outside-toplevel
+
+    log = logging.getLogger(__name__)
+    answers = {}
+    asked = [to]
+    for _ in range(2):  # to first: its answer names the peer, asked next by name (no fleet glob)
+        answers.update(_ask(asked[-1], timeout=timeout))
+        peer = (answers.get(to) or {}).get("peer") if isinstance(answers.get(to), dict) else None
+        if not peer or peer in asked:
+            break
+        asked.append(peer)
+    plan = decide_failover(pair, to, answers)
+    bus = salt.utils.event.get_master_event(__opts__, __opts__["sock_dir"], listen=False)
+    if plan["refusal"]:
+        log.warning("mdtmirror: %s", plan["refusal"])
+        bus.fire_event({"pair": pair, "to": to, "comment": plan["refusal"]}, f"mdtmirror/{pair}/failover/refused")
+        return {"result": False, "comment": plan["refusal"], "plan": plan}
+    lost = ", ".join(node for node in plan["nodes"] if node != to)
+    log.warning("mdtmirror: pair %s: %s does not answer and its session is gone, %s takes over", pair, lost, to)
+    # takeover.sls's steps, run from here: an orchestration started by a runner the reactor runs
+    # cannot ask the master its own runners (saltutil.runner: "Authentication failure").
+    client = salt.client.get_local_client(mopts=__opts__)
+    pillar = {"mdtmirror_role": "active", "mdtmirror_operation": "takeover"}
+    got = client.cmd(to, "state.apply", ["mdtmirror.activate"], kwarg={"pillar": pillar, "queue": True}, timeout=600)
+    ret = (got or {}).get(to)
+    ok = isinstance(ret, dict) and bool(ret) and all(step.get("result") for step in ret.values())
+    if ok:
+        client.cmd(to, "mine.update", timeout=timeout)
+        comment = f"pair {pair}: {to} took over"
+    else:
+        failed = ret if not isinstance(ret, dict) else {k: v.get("comment") for k, v in ret.items() if not v.get("result")}
+        comment = f"pair {pair}: the takeover by {to} failed: {failed}"
+    bus.fire_event({"pair": pair, "to": to, "comment": comment}, f"mdtmirror/{pair}/failover/{'done' if ok else 'failed'}")
+    return {"result": ok, "comment": comment, "plan": plan, "takeover": ret}
 
 
 # --------------------------------------------------------------------------
@@ -224,10 +339,7 @@ def status(tgt="*mds*", tgt_type="glob", timeout=30):
     """
     import salt.utils.minions  # pylint: disable=import-outside-toplevel
 
-    client = salt.client.get_local_client(mopts=__opts__)
-    answers = (
-        client.cmd(tgt, "mdtmirror.node_status", tgt_type=tgt_type, timeout=timeout, gather_job_timeout=timeout) or {}
-    )
+    answers = _ask(tgt, tgt_type, timeout)
     expected = salt.utils.minions.CkMinions(__opts__).check_minions(tgt, tgt_type).get("minions") or []
     pairs = fleet_status(answers, expected)
     whole = bool(pairs) and all(row["whole"] for row in pairs.values())
@@ -315,10 +427,7 @@ def rollout_plan(tgt="*mds*", tgt_type="glob", batch=1, degraded=False, timeout=
     """
     import salt.utils.minions  # pylint: disable=import-outside-toplevel
 
-    client = salt.client.get_local_client(mopts=__opts__)
-    answers = (
-        client.cmd(tgt, "mdtmirror.node_status", tgt_type=tgt_type, timeout=timeout, gather_job_timeout=timeout) or {}
-    )
+    answers = _ask(tgt, tgt_type, timeout)
     expected = salt.utils.minions.CkMinions(__opts__).check_minions(tgt, tgt_type).get("minions") or []
     return plan_rollout(answers, expected, batch=int(batch), degraded=bool(degraded))
 
@@ -341,11 +450,9 @@ def wait_whole(pairs, tgt="*mds*", tgt_type="glob", timeout=600, interval=5):
 
     if isinstance(pairs, str):
         pairs = [p.strip() for p in pairs.split(",") if p.strip()]
-    client = salt.client.get_local_client(mopts=__opts__)
     deadline = time.monotonic() + float(timeout)
     while True:
-        answers = client.cmd(tgt, "mdtmirror.node_status", tgt_type=tgt_type, timeout=30, gather_job_timeout=30)
-        rows = fleet_status(answers or {})
+        rows = fleet_status(_ask(tgt, tgt_type, 30))
         broken = {p: (rows.get(p) or {"problems": ["no node of it answered"]}) for p in pairs}
         broken = {p: row for p, row in broken.items() if not row.get("whole")}
         if not broken:

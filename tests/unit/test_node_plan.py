@@ -212,6 +212,39 @@ def test_takeover_only_when_nobody_alive_holds_the_pool():
     assert "mds01 did not answer" in silent_to["refusal"]
 
 
+def auto(node, on=True, **kwargs):
+    return {**status(node, **kwargs), "failover": {"auto": on}}
+
+
+@pytest.mark.parametrize(
+    "answers, words",
+    [
+        ({"mds02": auto("mds02", on=False)}, "off (mdtmirror:failover:auto is not true"),
+        ({"mds02": {k: v for k, v in status("mds02").items()}}, "off (mdtmirror:failover:auto"),
+        ({"mds02": auto("mds02"), "mds01": auto("mds01", imported=True)}, "mds01 answered"),
+        # Alive without its pool, or answering only with an error (module not synced): still alive.
+        ({"mds02": auto("mds02"), "mds01": auto("mds01")}, "mds01 answered"),
+        ({"mds02": auto("mds02"), "mds01": "'mdtmirror.node_status' is not available."}, "mds01 answered"),
+        ({"mds01": auto("mds01", imported=True)}, "mds02 did not answer"),
+        ({"mds02": {**auto("mds02"), "pair": "mdt1"}}, "is a node of pair 'mdt1'"),
+        ({"mds02": auto("mds02", imported=True)}, "is alive and holds the pool"),
+        ({"mds02": {**auto("mds02"), "errors": ["pillar key x"]}}, "pillar errors"),
+    ],
+    ids=["off", "off-by-default", "peer-active", "peer-alive", "peer-error", "to-silent", "other-pair",
+         "to-active", "pillar-errors"],  # fmt: skip
+)
+def test_automatic_takeover_refusals(answers, words):
+    got = runner.decide_failover("mdt0", "mds02", answers)
+    assert got["refusal"] and words in got["refusal"], got
+
+
+def test_automatic_takeover_when_on_and_the_peer_silent():
+    # LocalClient.cmd's silent minion: absent, False, or {} (a "failed" return without "ret").
+    for answers in ({"mds02": auto("mds02")}, {"mds02": auto("mds02"), "mds01": False}, {"mds02": auto("mds02"), "mds01": {}}):
+        got = runner.decide_failover("mdt0", "mds02", answers)
+        assert got["refusal"] is None and got["new"] == "mds02" and got["nodes"] == ["mds01", "mds02"], got
+
+
 # --------------------------------------------------------------------------
 # the fleet status view (master side)
 # --------------------------------------------------------------------------
