@@ -16,6 +16,9 @@ from tests.emul.scstkernel import ScstKernel
 PORT_GIDS = {
     "mds01": ("5054:00ff:fe00:0001", "10.0.0.1"),
     "mds02": ("5054:00ff:fe00:0002", "10.0.0.2"),
+    # A second pair (its own fabric) for fleet tests.
+    "mds03": ("5054:00ff:fe00:0003", "10.0.0.3"),
+    "mds04": ("5054:00ff:fe00:0004", "10.0.0.4"),
 }
 
 FAKE_MODPROBE = """#!{python}

@@ -1,6 +1,8 @@
 """A real salt-master and two real salt-minions, ``mds01`` and ``mds02``, on two
 emulated MDS hosts (tests/emul/rig.py's ``make_pair``: SCST and ib_srp
 emulators on one InfiniBand fabric, zpool/zfs from tests/emul/zfsemu.py).
+A test module's ``FLEET`` (pair -> nodes) gives it more pairs: a minion per
+node, a fabric per pair (``fleet`` fixture; ``pair`` is the only one's).
 
 The emulators run in this pytest process (FUSE threads); the minions are
 separate processes that reach them through the mount points and the hosts'
@@ -9,6 +11,7 @@ tests of a module; every test gets a fresh pair (``pair``) at the same paths,
 so the minions' ``mdtmirror:`` config (sysroot and binaries) stays valid.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -23,10 +26,13 @@ from tests.emul.rig import make_pair
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = ("mds01", "mds02")
+FLEET = {"mdt0": NAMES}
 TGT = "mds0*"
 LOCAL_BY_ID = {
     "mds01": "/dev/disk/by-id/scsi-35000c500a1b2c3d4",
     "mds02": "/dev/disk/by-id/scsi-35000c500a1b2c3d5",
+    "mds03": "/dev/disk/by-id/scsi-35000c500a1b2c3d6",
+    "mds04": "/dev/disk/by-id/scsi-35000c500a1b2c3d7",
 }
 
 # The pillar of the rollout (pillar.example's shape). No init system on an
@@ -40,17 +46,16 @@ MINE_FUNCTIONS = {
 }
 
 
-def base_pillar():
+def base_pillar(fleet=FLEET):
+    """One pair per entry of ``fleet``, its first node the owner, pool ``mdtpool`` on every pair."""
+    pairs = {
+        name: {"nodes": {node: {"lun_path": "/dev/mdt0"} for node in nodes}, "owner": nodes[0], "pool": "mdtpool"}
+        for name, nodes in fleet.items()
+    }
     return {
         "mine_functions": MINE_FUNCTIONS,
         "mdtmirror": {
-            "pairs": {
-                "mdt0": {
-                    "nodes": {"mds01": {"lun_path": "/dev/mdt0"}, "mds02": {"lun_path": "/dev/mdt0"}},
-                    "owner": "mds01",
-                    "pool": "mdtpool",
-                }
-            },
+            "pairs": pairs,
             "target": {"enable_service": False, "module_options": {"ib_srpt": {"rdma_cm_port": 5555}}},
             "initiator": {"enable_daemon": False},
             "snapshots": {"enabled": True, "policy": {"hourly": 24, "daily": 7}, "interval": 60},
@@ -66,7 +71,7 @@ with open({log!r}, "a") as handle:
 """
 
 
-def build_pair(base):
+def build_pair(base, names=NAMES):
     """A fresh pair in ``base`` (emptied first): modules not loaded yet, no pool."""
     base = Path(base)
     if base.exists():
@@ -74,6 +79,7 @@ def build_pair(base):
     base.mkdir(parents=True)
     pair = make_pair(
         base,
+        names=names,
         link_layer="InfiniBand",
         # SRP timers compressed in time (a second is 60 ms): path loss -> removed in ~2 s.
         fabric_kwargs={"time_scale": 0.06},
@@ -101,6 +107,19 @@ def build_pair(base):
         pair.stop()
         raise
     return pair
+
+
+def build_fleet(base, fleet):
+    """``{pair: build_pair(base/<pair>)}``, one fabric each."""
+    pairs = {}
+    try:
+        for name, nodes in fleet.items():
+            pairs[name] = build_pair(Path(base) / name, tuple(nodes))
+    except BaseException:
+        for pair in pairs.values():
+            pair.stop()
+        raise
+    return pairs
 
 
 def systemctl_calls(host):
@@ -140,9 +159,11 @@ def host_state(host):
 class Rollout:
     """The shared daemons and the pillar they serve; ``salt``/``run`` return the CLI results."""
 
-    def __init__(self, master, minions, pillar_dir, hosts_base):
+    def __init__(self, master, minions, pillar_dir, hosts_base, fleet=FLEET):
         self.master = master
         self.minions = minions
+        self.fleet = fleet
+        self.names = tuple(minions)
         self.pillar_dir = pillar_dir
         self.hosts_base = hosts_base
         self.salt_cli = master.salt_cli(timeout=240)
@@ -160,8 +181,8 @@ class Rollout:
         assert ret.returncode == 0, ret
         got = self.salt("pillar.get", "mdtmirror:pairs", unmask=True)  # 3008 masks pillar output
         assert got.returncode == 0, got
-        assert set(got.data) == set(NAMES), got.data
-        for name in NAMES:
+        assert set(got.data) == set(self.names), got.data
+        for name in self.names:
             assert got.data[name] == pillar["mdtmirror"].get("pairs", ""), (name, got.data[name])
 
     def orchestrate(self, pillar=None, **kwargs):
@@ -180,15 +201,17 @@ def rollout(request, salt_factories, tmp_path_factory):
     """A salt-master serving the formula from the repository and two minions
     pointed at the emulated hosts under one fixed directory. A test module's
     ``MASTER_OVERRIDES`` (e.g. a reactor) go into its master's configuration."""
+    fleet = getattr(request.module, "FLEET", FLEET)
     hosts_base = tmp_path_factory.mktemp("hosts")
     pillar_dir = tmp_path_factory.mktemp("pillar")
     (pillar_dir / "top.sls").write_text("base:\n  'mds0*':\n    - mdtmirror\n")
-    (pillar_dir / "mdtmirror.sls").write_text(json.dumps(base_pillar(), indent=1) + "\n")
+    (pillar_dir / "mdtmirror.sls").write_text(json.dumps(base_pillar(fleet), indent=1) + "\n")
 
     # The hosts' paths (sysroot, fake binaries) depend only on hosts_base.
-    probe = build_pair(hosts_base)
-    config = {name: json.loads(json.dumps(host.mdtmirror)) for name, host in probe.hosts.items()}
-    probe.stop()
+    probe = build_fleet(hosts_base, fleet)
+    config = {name: json.loads(json.dumps(host.mdtmirror)) for p in probe.values() for name, host in p.hosts.items()}
+    for pair in probe.values():
+        pair.stop()
     shutil.rmtree(hosts_base)
 
     master = salt_factories.salt_master_daemon(
@@ -213,20 +236,22 @@ def rollout(request, salt_factories, tmp_path_factory):
                 "loop_interval": 1,
             },
         )
-        for name in NAMES
+        for nodes in fleet.values()
+        for name in nodes
     }
-    with master.started():
-        with minions["mds01"].started(), minions["mds02"].started():
-            rollout = Rollout(master, minions, pillar_dir, hosts_base)
-            rollout.config = config
-            # Formula mode: the repository's modules, not a pip-installed
-            # mdtmirror that may be older (state.apply does not sync by itself).
-            ret = rollout.salt("saltutil.sync_all")
-            assert ret.returncode == 0, ret
-            # The master's side: the mdtmirror runner the pair operations ask.
-            ret = rollout.run("saltutil.sync_runners")
-            assert ret.returncode == 0, ret
-            yield rollout
+    with master.started(), contextlib.ExitStack() as started:
+        for minion in minions.values():
+            started.enter_context(minion.started())
+        rollout = Rollout(master, minions, pillar_dir, hosts_base, fleet)
+        rollout.config = config
+        # Formula mode: the repository's modules, not a pip-installed
+        # mdtmirror that may be older (state.apply does not sync by itself).
+        ret = rollout.salt("saltutil.sync_all")
+        assert ret.returncode == 0, ret
+        # The master's side: the mdtmirror runner the pair operations ask.
+        ret = rollout.run("saltutil.sync_runners")
+        assert ret.returncode == 0, ret
+        yield rollout
 
 
 def stop_beacons(rollout):
@@ -235,21 +260,31 @@ def stop_beacons(rollout):
 
 
 @pytest.fixture
-def pair(rollout):
-    """A fresh pair at the minions' paths, the rollout pillar in place, no mine data left, no beacon
-    (a previous test's rollout installs one; it would look into the hosts while they are rebuilt)."""
+def fleet(rollout):
+    """Fresh pairs (``{pair: namespace}``) at the minions' paths, the rollout pillar in place, no mine
+    data left, no beacon (a previous test's rollout installs one; it would look into the hosts while
+    they are rebuilt)."""
     stop_beacons(rollout)
-    pair = build_pair(rollout.hosts_base)
+    pairs = build_fleet(rollout.hosts_base, rollout.fleet)
     try:
-        for name, host in pair.hosts.items():
-            assert host.mdtmirror == rollout.config[name], "emulated host paths moved"
-        rollout.set_pillar(base_pillar())
+        for pair in pairs.values():
+            for name, host in pair.hosts.items():
+                assert host.mdtmirror == rollout.config[name], "emulated host paths moved"
+        rollout.set_pillar(base_pillar(rollout.fleet))
         ret = rollout.salt("mine.flush")
         assert ret.returncode == 0, ret
-        yield pair
+        yield pairs
     finally:
         stop_beacons(rollout)
-        pair.stop()
+        for pair in pairs.values():
+            pair.stop()
+
+
+@pytest.fixture
+def pair(fleet):
+    """The pair of a one-pair module."""
+    (only,) = fleet.values()
+    return only
 
 
 @pytest.fixture

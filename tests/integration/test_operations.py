@@ -19,6 +19,7 @@ from tests.integration.test_rollout import (
     assert_mirrored,
     changes_of,
     logged_in_to,
+    lose_standby_target,
     not_ok,
     orch_changes,
     orch_failures,
@@ -119,16 +120,7 @@ def test_switchover_refusals_and_interrupted_rerun(rig):
     assert {name: host_state(host) for name, host in pair.hosts.items()} == before
 
     # A degraded mirror (the standby's target lost): the switchover is refused with the pool's problem.
-    enabled = mds02.root / "sys/kernel/scst_tgt/targets/ib_srpt" / mds02.target / "enabled"
-    ((_, login),) = logged_in_to(pair, "mds01")
-    rport_dir = mds01.root / "sys/class/srp_remote_ports" / login.rport
-    for attr, value in (("fast_io_fail_tmo", "5"), ("dev_loss_tmo", "30"), ("reconnect_delay", "3")):
-        (rport_dir / attr).write_text(value + "\n")
-    enabled.write_text("0\n")
-    deadline = time.monotonic() + 15
-    while logged_in_to(pair, "mds01") and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert zpool(mds01, "scrub", "mdtpool")[0] == 0
+    enabled = lose_standby_target(pair)
     assert "DEGRADED" in zpool(mds01, "status", "mdtpool")[1]
     before = {name: host_state(host) for name, host in pair.hosts.items()}
     why = refused(operate(salt, "switchover"))

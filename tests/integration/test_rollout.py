@@ -15,7 +15,7 @@ from tests.integration.conftest import LOCAL_BY_ID, NAMES, base_pillar, host_sta
 
 pytestmark = pytest.mark.slow
 
-PEER = {"mds01": "mds02", "mds02": "mds01"}
+PEER = {"mds01": "mds02", "mds02": "mds01", "mds03": "mds04", "mds04": "mds03"}
 STEPS = [
     "mdtmirror-sync",
     "mdtmirror-modules",
@@ -77,6 +77,7 @@ def orch_changes(steps):
     out = {name: {} for name in NAMES}
     for _, step in steps:
         for minion, per in step_minions(step).items():
+            out.setdefault(minion, {})
             for state_id, state in per.items():
                 if state["changes"]:
                     assert state_id not in out[minion], f"{minion}:{state_id} changed in two stages"
@@ -183,6 +184,44 @@ def assert_mirrored(pair, active="mds01"):
 # --------------------------------------------------------------------------
 
 
+def lose_standby_target(pair, active="mds01", timers=(5, 30, 3), scrub=True):
+    """The standby's SCST target disabled under the active's login, the active's SRP timers
+    (fast_io_fail_tmo, dev_loss_tmo, reconnect_delay) set first: waits until its remote port is gone,
+    then (``scrub``) a scrub makes ZFS notice. Returns the target's ``enabled`` file (write 1: back)."""
+    standby = pair.hosts[PEER[active]]
+    ((_, login),) = logged_in_to(pair, active)
+    rport_dir = pair.hosts[active].root / "sys/class/srp_remote_ports" / login.rport
+    for attr, value in zip(("fast_io_fail_tmo", "dev_loss_tmo", "reconnect_delay"), timers):
+        (rport_dir / attr).write_text(f"{value}\n")
+    enabled = standby.root / "sys/kernel/scst_tgt/targets/ib_srpt" / standby.target / "enabled"
+    enabled.write_text("0\n")
+    deadline = time.monotonic() + 20
+    while logged_in_to(pair, active) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert logged_in_to(pair, active) == [], f"{active}'s remote port should be gone after dev_loss_tmo"
+    if scrub:
+        assert zpool(pair.hosts[active], "scrub", "mdtpool")[0] == 0  # I/O: ZFS notices the missing side
+    return enabled
+
+
+def formula_runs(event_listener, master, since):
+    """``{minion: [(start, end)]}``: the formula's state runs (``state.sls mdtmirror``) after
+    ``since``, from the job events on the master's bus: published -> that minion's return."""
+    runs, rets = {}, {}
+    for event in event_listener.get_events([(master, "salt/job/*")], after_time=since):
+        parts = event.tag.split("/")
+        if parts[-1] == "new" and event.data.get("fun") == "state.sls" and "mdtmirror" in (event.data.get("arg") or []):
+            runs[parts[2]] = (event.stamp, event.data["minions"])
+        elif len(parts) == 5 and parts[3] == "ret":
+            rets.setdefault((parts[2], parts[4]), []).append(event.stamp)
+    spans = {}
+    for jid, (started, minions) in runs.items():
+        for minion in minions:
+            assert rets.get((jid, minion)), (jid, minion, sorted(rets))
+            spans.setdefault(minion, []).append((started, max(rets[(jid, minion)])))
+    return {minion: sorted(s) for minion, s in spans.items()}
+
+
 def test_orchestrate_converges_fresh_pair_then_changes_nothing(rig, event_listener):
     """``salt-run state.orchestrate mdtmirror.orch`` on a fresh pair: every
     step succeeds, each node is logged in to the other's LUN, the pool is a
@@ -238,20 +277,9 @@ def test_orchestrate_converges_fresh_pair_then_changes_nothing(rig, event_listen
     first, second = ran["mdtmirror-batch1-first"]["comment"], ran["mdtmirror-batch1-second"]["comment"]
     assert "mds02" in first and "mds01" not in first and "mds01" in second and "mds02" not in second, (first, second)
     # From the job timeline: the active's run starts after the standby's has returned.
-    runs, rets = {}, {}
-    for event in event_listener.get_events([(salt.master.id, "salt/job/*")], after_time=second_at):
-        parts = event.tag.split("/")
-        if parts[-1] == "new" and event.data.get("fun") == "state.sls" and "mdtmirror" in (event.data.get("arg") or []):
-            runs[parts[2]] = (event.stamp, event.data["minions"])
-        elif len(parts) == 5 and parts[3] == "ret":
-            rets.setdefault((parts[2], parts[4]), []).append(event.stamp)
-    spans = {}
-    for jid, (started, minions) in runs.items():
-        for minion in minions:
-            assert rets.get((jid, minion)), (jid, minion, sorted(rets))
-            spans[minion] = (started, max(rets[(jid, minion)]))
-    assert set(spans) == set(NAMES), runs
-    assert spans["mds02"][1] <= spans["mds01"][0], f"both nodes of the pair ran at once: {spans}"
+    spans = formula_runs(event_listener, salt.master.id, second_at)
+    assert set(spans) == set(NAMES), spans
+    assert spans["mds02"][0][1] <= spans["mds01"][0][0], f"both nodes of the pair ran at once: {spans}"
     assert {name: host_state(host) for name, host in pair.hosts.items()} == after_first
     assert_mirrored(pair)
 
@@ -403,18 +431,7 @@ def test_peer_target_loss_degrades_and_rerun_heals(rig):
     mds01, mds02 = pair.hosts["mds01"], pair.hosts["mds02"]
 
     # The remote port's timers as in the pathloss capture (seconds are 60 ms here).
-    ((_, login),) = logged_in_to(pair, "mds01")
-    rport_dir = mds01.root / "sys/class/srp_remote_ports" / login.rport
-    for attr, value in (("fast_io_fail_tmo", "5"), ("dev_loss_tmo", "30"), ("reconnect_delay", "3")):
-        (rport_dir / attr).write_text(value + "\n")
-    enabled = mds02.root / "sys/kernel/scst_tgt/targets/ib_srpt" / mds02.target / "enabled"
-    enabled.write_text("0\n")
-    deadline = time.monotonic() + 15
-    while logged_in_to(pair, "mds01") and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert logged_in_to(pair, "mds01") == [], "mds01's remote port should be gone after dev_loss_tmo"
-    # ZFS notices on I/O.
-    assert zpool(mds01, "scrub", "mdtpool")[0] == 0
+    enabled = lose_standby_target(pair)
     health = salt.salt("zfsmirror.health", "mdtpool", tgt="mds01", local=[LOCAL_BY_ID["mds01"]])
     assert health.returncode == 0, health
     assert health.data["state"] == "DEGRADED" and health.data["redundant"] is False, health.data
