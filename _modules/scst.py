@@ -94,9 +94,10 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
 _INITIATOR_RE = re.compile(r"^[A-Za-z0-9_.:\-*?!@]+$")
 _VALUE_FORBIDDEN = re.compile(r"[\s=;#]")
 
-# Logical block sizes a metadata LUN may have. SCST accepts any power of two
-# >= 512 (v3.10 even 131072 on a 128K zvol, which initiators then mis-handle);
-# the MDT file system is created on 512 or 4096 byte sectors.
+# Logical block sizes a metadata LUN may have. SCST takes a power of two >= 512
+# up to its limit (3.11-pre refuses 131072 with EINVAL, and a size above the
+# backend's logical block size; older SCST took 131072 on a 128K zvol, which
+# initiators then mis-handled); the MDT file system is made on 512 or 4096.
 SAFE_BLOCKSIZES = (512, 4096)
 
 # Modules an SCST SRP target needs, in load order.
@@ -325,22 +326,26 @@ def _check_lun(lun):
 
 
 def _check_metadata_attrs(device, attributes, allow_nv_cache=False):
-    """Refuse attribute values that endanger an MDT (see module docs)."""
+    """
+    Refuse attribute values that endanger an MDT (see module docs). A
+    refused value is a CommandExecutionError: salt-call prints it as one
+    line (a SaltInvocationError comes with the function's whole docstring).
+    """
     if "blocksize" in attributes:
         try:
             blocksize = int(str(attributes["blocksize"]), 0)
         except ValueError:
-            raise SaltInvocationError(
+            raise CommandExecutionError(
                 f"device {device}: blocksize {attributes['blocksize']!r} is not a number"
             ) from None
         if blocksize not in SAFE_BLOCKSIZES:
-            raise SaltInvocationError(
+            raise CommandExecutionError(
                 f"device {device}: blocksize {blocksize} is not 512 or 4096. blocksize is the "
                 "logical sector size initiators see, not the zvol's volblocksize (128K "
                 "is right for the zvol, wrong here)"
             )
     if str(attributes.get("nv_cache", "0")) not in ("0", "False") and not allow_nv_cache:
-        raise SaltInvocationError(
+        raise CommandExecutionError(
             f"device {device}: nv_cache=1 makes SCST ignore cache flushes, so acknowledged "
             "metadata can be lost on a crash; pass allow_nv_cache=True only for a truly "
             "non-volatile backend"
@@ -468,6 +473,8 @@ def _device_info(name, root=None):
     return {
         "name": name,
         "handler": handler,
+        # The host's own SCSI devices (H:C:I:L), listed by SCST for pass-through; scstadmin hides them.
+        "pass_through": handler is None and os.path.islink(os.path.join(path, "scsi_device")),
         "filename": None if filename in (None, "none") else filename,
         "attributes": values,
         "key_attributes": sorted(keys),
@@ -481,7 +488,8 @@ def list_devices(name=None):
     Return SCST's devices: handler, backing filename, every attribute (with the
     ones SCST marks ``[key]``), and which targets/groups export each at which LUN.
 
-    Pass-through devices (``H:C:I:L``) have handler ``None``.
+    Pass-through devices (the host's own SCSI devices, ``H:C:I:L``) have
+    ``pass_through: True`` and handler ``None``.
 
     CLI Example:
 
@@ -578,13 +586,34 @@ def _target_info(driver, target):
         "luns": _lun_set(os.path.join(path, "luns")),
         "groups": groups,
         "sessions": _subdirs(os.path.join(path, "sessions")),
+        "session_info": _sessions(os.path.join(path, "sessions")),
     }
+
+
+def _sessions(path):
+    """
+    ``{session dir: {"initiator_name", "luns": {lun: device}}}``: a session's
+    directory is named after its initiator with ``_1``, ``_2``... for more
+    channels of the same one (``10.0.2.15_1``); ``initiator_name`` says who
+    it is, and its ``luns`` link the LUN set it was given (a group's, or the
+    target's default set).
+    """
+    out = {}
+    for name in _subdirs(path):
+        spath = os.path.join(path, name)
+        luns = _lun_set(os.path.join(spath, "luns"))
+        out[name] = {
+            "initiator_name": _read(os.path.join(spath, "initiator_name")),
+            "luns": {lun: info["device"] for lun, info in luns.items()},
+        }
+    return out
 
 
 def list_targets(driver=None):
     """
     Return every target per driver: enabled, attributes, default LUN set,
-    security groups (LUNs and initiators) and live sessions.
+    security groups (LUNs and initiators) and live sessions (``sessions``:
+    their names; ``session_info``: each one's initiator name and LUNs).
 
     CLI Example:
 

@@ -81,12 +81,12 @@ def test_invalid_names_refused(name):
 
 @pytest.mark.parametrize("blocksize", [131072, 2048, 8192, "0x20000"])
 def test_blocksize_other_than_512_or_4096_refused(blocksize):
-    with pytest.raises(scst.SaltInvocationError, match="not 512 or 4096"):
+    with pytest.raises(scst.CommandExecutionError, match="not 512 or 4096"):
         scst._check_metadata_attrs("MDT1", {"blocksize": str(blocksize)})
 
 
 def test_nv_cache_refused_unless_allowed():
-    with pytest.raises(scst.SaltInvocationError, match="nv_cache=1"):
+    with pytest.raises(scst.CommandExecutionError, match="nv_cache=1"):
         scst._check_metadata_attrs("MDT1", {"nv_cache": "1"})
     scst._check_metadata_attrs("MDT1", {"nv_cache": "1"}, allow_nv_cache=True)
 
