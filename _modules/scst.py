@@ -839,10 +839,32 @@ def split_create_attrs(create_params, attributes):
     return create, later
 
 
+def _backing_problem(handler, filename):
+    """
+    What the kernel will refuse about a vdisk backing path, found before any
+    write (so test=True does not promise a device the real run cannot open):
+    a missing path (ENOENT), and for vdisk_blockio one that is not a block
+    device (ENOTBLK; the kernel lists every block device in
+    ``/sys/class/block`` under its /dev name). None when it will open.
+    """
+    sysroot = _config("mdtmirror:sysroot", "/") or "/"
+    host_path = os.path.join(sysroot, filename.lstrip("/"))
+    if not os.path.exists(host_path):
+        return "does not exist (the kernel would answer ENOENT)"
+    if handler != "vdisk_blockio":
+        return None
+    resolved = os.path.relpath(os.path.realpath(host_path), os.path.realpath(sysroot))
+    parent, dev = os.path.split(resolved)
+    if parent != "dev" or not os.path.exists(os.path.join(sysroot, "sys/class/block", dev)):
+        return f"resolves to /{resolved}, not a block device (vdisk_blockio needs one: ENOTBLK)"
+    return None
+
+
 def validate_device(name, handler, filename=None, allow_nv_cache=False, **attributes):
     """
     Check a device declaration without changing anything: names, values SCST
-    could mis-tokenize, the metadata-safety rules, and that the handler is
+    could mis-tokenize, the metadata-safety rules, that the backing path
+    exists (and is a block device for vdisk_blockio), and that the handler is
     loaded. Returns ``(add_device params, attributes to write afterwards)``.
 
     CLI Example:
@@ -862,6 +884,10 @@ def validate_device(name, handler, filename=None, allow_nv_cache=False, **attrib
         raise SaltInvocationError(f"device {name}: filename {attributes['filename']!r} must be an absolute path")
     values = {attr: _check_value(attr, value) for attr, value in attributes.items()}
     _check_metadata_attrs(name, values, allow_nv_cache)
+    if handler in ("vdisk_blockio", "vdisk_fileio"):
+        problem = _backing_problem(handler, values["filename"])
+        if problem:
+            raise CommandExecutionError(f"device {name}: filename {values['filename']} {problem}")
     if not is_loaded():
         # Nothing to check the handler against yet (test=True on a fresh host).
         return values, {}

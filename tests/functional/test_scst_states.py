@@ -6,6 +6,8 @@ as it was.
 
 import pytest
 
+from tests.emul.rig import add_disk
+
 pytestmark = pytest.mark.slow
 
 
@@ -130,10 +132,34 @@ def test_wildcard_only_when_declared(env):
     assert (host.root / f"sys/kernel/scst_tgt/targets/ib_srpt/{host.target}/ini_groups/MDS/initiators/*").exists()
 
 
+@pytest.mark.parametrize(
+    "handler, filename, words",
+    [
+        ("vdisk_blockio", "/dev/nonexistent", "does not exist (the kernel would answer ENOENT)"),
+        ("vdisk_fileio", "/var/lib/none.img", "does not exist"),
+        # A regular file is no block device: the kernel lists none for it in /sys/class/block.
+        ("vdisk_blockio", "/etc/hostname", "resolves to /etc/hostname, not a block device"),
+    ],
+    ids=["blockio-missing", "fileio-missing", "blockio-on-a-file"],
+)
+def test_device_the_kernel_cannot_open_is_refused_at_plan_time(env, handler, filename, words):
+    """test=True must not promise a device the real run cannot open (SCST answers ENOENT/ENOTBLK):
+    both refuse naming the path, before any write."""
+    host, states, _ = env
+    (host.root / "etc").mkdir(exist_ok=True)
+    (host.root / "etc" / "hostname").write_text("mds01\n")
+    before = host.kernel.dump()
+    for test in (True, False):
+        ret = states.device_present(name="MDT9", handler=handler, filename=filename, test=test)
+        assert ret.result is False and f"device MDT9: filename {filename} {words}" in ret.comment, ret.comment
+        assert ret.changes == {}
+    assert host.kernel.dump() == before
+
+
 def test_duplicate_lun_and_device_in_use_refused(env):
     host, states, scst = env
     scst.open_dev("MDT1", "vdisk_blockio", filename="/dev/mdt0")
-    (host.root / "dev" / "other").write_bytes(b"\0" * 4096)
+    add_disk(host.root, "other", 4096)
     scst.open_dev("OTHER", "vdisk_blockio", filename="/dev/other")
     states.group_present(name="MDS", initiators=["10.0.0.2"])
     states.lun_present(name="l", lun=0, device="MDT1", group="MDS")
