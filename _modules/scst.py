@@ -839,6 +839,37 @@ def split_create_attrs(create_params, attributes):
     return create, later
 
 
+# What SCST 3.11 takes for vdisk devices (notes/scst.md, the captured tree): add_device's
+# parameters when the handler is not loaded yet to ask it, and the device attributes that can be
+# written after add_device (mode 0644 under devices/<name>/). Anything else is refused before any
+# write: SCST would create the device, refuse the attribute, and the device would have to go again.
+_VDISK_COMMON = ("active", "bind_alua_state", "blocksize", "cluster_mode", "dif_filename", "dif_mode",
+                 "dif_static_app_tag", "dif_type", "filename", "numa_node_id", "nv_cache", "read_only",
+                 "removable", "rotational", "thin_provisioned", "tst", "t10_dev_id", "write_through")  # fmt: skip
+VDISK_CREATE_PARAMS = {
+    "vdisk_blockio": _VDISK_COMMON,
+    "vdisk_fileio": (*_VDISK_COMMON, "async", "o_direct"),
+}
+VDISK_WRITABLE_ATTRS = frozenset(
+    ("active", "bind_alua_state", "block", "cluster_mode", "eui64_id", "expl_alua", "filename",
+     "inq_vend_specific", "lb_per_pb_exp", "max_tgt_dev_commands", "naa_id", "numa_node_id", "opt_trans_len",
+     "pr_file_name", "prod_id", "prod_rev_lvl", "scsi_device_name", "size", "size_mb", "t10_dev_id",
+     "t10_vend_id", "threads_num", "threads_pool_type", "usn", "vend_specific_id")  # fmt: skip
+)
+
+
+def _check_known_attrs(name, handler, create_params, later):
+    """Refuse vdisk attributes that are neither add_device parameters nor writable afterwards."""
+    if handler not in VDISK_CREATE_PARAMS:
+        return
+    unknown = sorted(attr for attr in later if attr not in VDISK_WRITABLE_ATTRS)
+    if unknown:
+        raise CommandExecutionError(
+            f"device {name}: {handler} has no attribute {', '.join(unknown)} (add_device takes "
+            f"{', '.join(sorted(create_params))}; written afterwards: {', '.join(sorted(VDISK_WRITABLE_ATTRS))})"
+        )
+
+
 def _backing_problem(handler, filename):
     """
     What the kernel will refuse about a vdisk backing path, found before any
@@ -864,7 +895,8 @@ def validate_device(name, handler, filename=None, allow_nv_cache=False, **attrib
     """
     Check a device declaration without changing anything: names, values SCST
     could mis-tokenize, the metadata-safety rules, that the backing path
-    exists (and is a block device for vdisk_blockio), and that the handler is
+    exists (and is a block device for vdisk_blockio), that every attribute is
+    one the handler takes or the device has, and that the handler is
     loaded. Returns ``(add_device params, attributes to write afterwards)``.
 
     CLI Example:
@@ -889,9 +921,14 @@ def validate_device(name, handler, filename=None, allow_nv_cache=False, **attrib
         if problem:
             raise CommandExecutionError(f"device {name}: filename {values['filename']} {problem}")
     if not is_loaded():
-        # Nothing to check the handler against yet (test=True on a fresh host).
+        # No handler to ask yet (test=True on a fresh host): check against what SCST 3.11 takes.
+        create, later = split_create_attrs(VDISK_CREATE_PARAMS.get(handler, ()), values)
+        _check_known_attrs(name, handler, VDISK_CREATE_PARAMS.get(handler, ()), later)
         return values, {}
-    return split_create_attrs(_handler_params(handler), values)
+    params = _handler_params(handler)
+    create, later = split_create_attrs(params, values)
+    _check_known_attrs(name, handler, params, later)
+    return create, later
 
 
 def crc32c(crc, data):

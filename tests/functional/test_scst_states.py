@@ -156,6 +156,26 @@ def test_device_the_kernel_cannot_open_is_refused_at_plan_time(env, handler, fil
     assert host.kernel.dump() == before
 
 
+def test_unknown_attribute_refused_before_the_device_exists(env):
+    """An attribute that is neither an add_device parameter nor one the device has: refused before
+    any write (real SCST would register the device, refuse the attribute, and delete it again)."""
+    host, states, scst = env
+    before = host.kernel.dump()
+    for test in (True, False):
+        ret = states.device_present(
+            name="MDT9", handler="vdisk_blockio", filename="/dev/mdt0", attributes={"blocksise": 4096}, test=test
+        )
+        assert ret.result is False and "device MDT9: vdisk_blockio has no attribute blocksise" in ret.comment, ret
+    with pytest.raises(Exception, match="has no attribute blocksise"):
+        scst.open_dev("MDT9", "vdisk_blockio", filename="/dev/mdt0", blocksise=4096)
+    assert host.kernel.dump() == before
+    # Known ones pass: an add_device parameter and one written afterwards.
+    ok = states.device_present(
+        name="MDT9", handler="vdisk_blockio", filename="/dev/mdt0", attributes={"blocksize": 4096, "prod_id": "MDT"}
+    )
+    assert ok.result is True, ok.comment
+
+
 def test_duplicate_lun_and_device_in_use_refused(env):
     host, states, scst = env
     scst.open_dev("MDT1", "vdisk_blockio", filename="/dev/mdt0")
