@@ -73,6 +73,7 @@ __all__ = [
     "modules_loaded",
     "module_parameters",
     "persisted_options",
+    "legacy_options",
     "persist_options",
     "load",
 ]
@@ -84,6 +85,7 @@ _DEFAULT_PATHS = {
     "sys_module": "/sys/module",
     "scst_conf": "/etc/scst.conf",
     "scst_default": "/etc/default/scst",
+    "modprobe_d": "/etc/modprobe.d",
     "var_lib_scst": "/var/lib/scst",
 }
 
@@ -1608,10 +1610,35 @@ def parse_default_scst(text):
     return result
 
 
+def _modprobe_conf(module):
+    return os.path.join(_path("modprobe_d"), f"{module}.conf")
+
+
+def _read_text(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def parse_modprobe_options(text, module):
+    """``{option: value}`` of the ``options <module> ...`` lines of a modprobe.d file (later ones win)."""
+    options = {}
+    for line in (text or "").replace("\\\n", " ").splitlines():
+        words = line.split("#", 1)[0].split()
+        if len(words) >= 2 and words[0] == "options" and words[1].replace("-", "_") == module:
+            for word in words[2:]:
+                key, _, value = word.partition("=")
+                options[key] = value
+    return options
+
+
 def persisted_options(module):
     """
-    Return the module options persisted in ``/etc/default/scst`` for
-    ``module`` (SCST's init script reads ``<module>_parameters``).
+    Return the options ``module`` gets at boot: the ``options <module>``
+    line of ``/etc/modprobe.d/<module>.conf`` (modprobe reads it whoever
+    loads the module; SCST's init script runs a bare ``modprobe``).
 
     CLI Example:
 
@@ -1619,23 +1646,31 @@ def persisted_options(module):
 
         salt '*' scst.persisted_options ib_srpt
     """
-    try:
-        with open(_path("scst_default"), encoding="utf-8") as handle:
-            values = parse_default_scst(handle.read())
-    except FileNotFoundError:
-        return {}
-    options = {}
-    for part in values.get(f"{module}_parameters", "").split():
-        key, _, value = part.partition("=")
-        options[key] = value
-    return options
+    return parse_modprobe_options(_read_text(_modprobe_conf(module)), module)
+
+
+def legacy_options(module):
+    """
+    The ``<module>_parameters`` line of ``/etc/default/scst`` (what older
+    mdtmirror wrote; SCST's init script has not read it since 2011), or
+    None. :py:func:`persist_options` moves it away.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.legacy_options ib_srpt
+    """
+    return parse_default_scst(_read_text(_path("scst_default")) or "").get(f"{module}_parameters")
 
 
 def persist_options(module, options, test=False):
     """
-    Persist module options in ``/etc/default/scst`` as ``<module>_parameters``,
-    where SCST's init script reads them at boot. Returns True if the file
-    changed (or would, with ``test=True``).
+    Persist module options as ``options <module> k=v ...`` in
+    ``/etc/modprobe.d/<module>.conf`` (the whole file is ours), where
+    modprobe finds them at boot, and remove a ``<module>_parameters`` line
+    left in ``/etc/default/scst``. Returns True if a file changed (or would,
+    with ``test=True``).
 
     CLI Example:
 
@@ -1644,32 +1679,25 @@ def persist_options(module, options, test=False):
         salt '*' scst.persist_options ib_srpt '{rdma_cm_port: 5555}'
     """
     _check_name("module", module)
-    wanted = " ".join(_format_options(options))
-    path = _path("scst_default")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-    except FileNotFoundError:
-        lines = []
-    var = f"{module}_parameters"
-    new_line = f'{var}="{wanted}"'
-    out, found = [], False
-    for line in lines:
-        if re.match(rf"^\s*{re.escape(var)}=", line):
-            if not found:
-                out.append(new_line)
-            found = True
-        else:
-            out.append(line)
-    if not found:
-        out.append(new_line)
-    if out == lines:
-        return False
+    parts = _format_options(options)
+    path = _modprobe_conf(module)
+    wanted = f"# Written by mdtmirror (scst.persist_options): {module}'s options at load time.\n"
+    wanted += f"options {module} {' '.join(parts)}\n" if parts else ""
+    changed = _read_text(path) != wanted
+    default = _path("scst_default")
+    legacy = _read_text(default)
+    var = re.compile(rf"^\s*{re.escape(module)}_parameters=")
+    kept = None if legacy is None else [line for line in legacy.splitlines() if not var.match(line)]
+    migrate = legacy is not None and kept != legacy.splitlines()
     if not test:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(out) + "\n")
-    return True
+        if changed:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(wanted)
+        if migrate:
+            with open(default, "w", encoding="utf-8") as handle:
+                handle.write("\n".join(kept) + ("\n" if kept else ""))
+    return changed or migrate
 
 
 def load(modules=TARGET_MODULES, options=None):

@@ -214,3 +214,26 @@ def test_config_saved_predicts_pending_changes(env):
     assert not (host.root / "etc" / "scst.conf").exists()
     assert states.config_saved(name="c").changes == first.changes
     assert states.config_saved(name="c").changes == {}
+
+
+def test_module_options_persisted_in_modprobe_d_and_moved_from_default_scst(env):
+    """SCST's init script runs a bare modprobe: options belong in /etc/modprobe.d/<module>.conf. A
+    <module>_parameters line an older version left in /etc/default/scst is moved there (other lines
+    stay); test=True predicts exactly that, a second run changes nothing."""
+    host, states, scst = env
+    default = host.root / "etc" / "default" / "scst"
+    default.parent.mkdir(parents=True, exist_ok=True)
+    default.write_text('SCST_TARGET_MODULES="ib_srpt"\nib_srpt_parameters="rdma_cm_port=5555"\n')
+    options = {"ib_srpt": {"rdma_cm_port": 5555}}
+    kwargs = {"name": "scst", "modules": ["scst", "scst_vdisk", "ib_srpt"], "options": options}
+    predicted = states.modules_loaded(test=True, **kwargs)
+    assert predicted.result is None and set(predicted.changes) == {"options:ib_srpt"}, predicted
+    assert not (host.root / "etc/modprobe.d/ib_srpt.conf").exists()
+    applied = states.modules_loaded(**kwargs)
+    assert applied.result is True and applied.changes == predicted.changes, applied
+    conf = (host.root / "etc/modprobe.d/ib_srpt.conf").read_text()
+    assert [line for line in conf.splitlines() if not line.startswith("#")] == ["options ib_srpt rdma_cm_port=5555"]
+    assert default.read_text() == 'SCST_TARGET_MODULES="ib_srpt"\n'
+    assert scst.persisted_options("ib_srpt") == {"rdma_cm_port": "5555"} and scst.legacy_options("ib_srpt") is None
+    again = states.modules_loaded(**kwargs)
+    assert again.result is True and again.changes == {}, again

@@ -56,6 +56,20 @@ def test_split_create_attrs_moves_non_create_params_after_creation():
     assert later == {"t10_vend_id": "MDTM"}
 
 
+def test_parse_modprobe_options():
+    text = (
+        "# comment\noptions ib_srpt rdma_cm_port=5555 \\\n  use_srq=1  # why\n"
+        "options ib-srpt srp_max_req_size=8296\noptions scst scst_threads=4\ninstall ib_srpt /bin/true\n"
+    )
+    assert scst.parse_modprobe_options(text, "ib_srpt") == {
+        "rdma_cm_port": "5555",
+        "use_srq": "1",
+        "srp_max_req_size": "8296",
+    }
+    assert scst.parse_modprobe_options(text, "scst") == {"scst_threads": "4"}
+    assert scst.parse_modprobe_options(None, "scst") == {}
+
+
 def test_parse_default_scst():
     text = 'SCST_TARGET_MODULES="ib_srpt"\nib_srpt_parameters="rdma_cm_port=5555 use_srq=1"\n# comment\n'
     assert scst.parse_default_scst(text) == {
