@@ -73,6 +73,7 @@ __all__ = [
     "modules_loaded",
     "module_parameters",
     "persisted_options",
+    "legacy_options",
     "persist_options",
     "load",
 ]
@@ -84,6 +85,7 @@ _DEFAULT_PATHS = {
     "sys_module": "/sys/module",
     "scst_conf": "/etc/scst.conf",
     "scst_default": "/etc/default/scst",
+    "modprobe_d": "/etc/modprobe.d",
     "var_lib_scst": "/var/lib/scst",
 }
 
@@ -94,9 +96,10 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
 _INITIATOR_RE = re.compile(r"^[A-Za-z0-9_.:\-*?!@]+$")
 _VALUE_FORBIDDEN = re.compile(r"[\s=;#]")
 
-# Logical block sizes a metadata LUN may have. SCST accepts any power of two
-# >= 512 (v3.10 even 131072 on a 128K zvol, which initiators then mis-handle);
-# the MDT file system is created on 512 or 4096 byte sectors.
+# Logical block sizes a metadata LUN may have. SCST takes a power of two >= 512
+# up to its limit (3.11-pre refuses 131072 with EINVAL, and a size above the
+# backend's logical block size; older SCST took 131072 on a 128K zvol, which
+# initiators then mis-handled); the MDT file system is made on 512 or 4096.
 SAFE_BLOCKSIZES = (512, 4096)
 
 # Modules an SCST SRP target needs, in load order.
@@ -325,22 +328,26 @@ def _check_lun(lun):
 
 
 def _check_metadata_attrs(device, attributes, allow_nv_cache=False):
-    """Refuse attribute values that endanger an MDT (see module docs)."""
+    """
+    Refuse attribute values that endanger an MDT (see module docs). A
+    refused value is a CommandExecutionError: salt-call prints it as one
+    line (a SaltInvocationError comes with the function's whole docstring).
+    """
     if "blocksize" in attributes:
         try:
             blocksize = int(str(attributes["blocksize"]), 0)
         except ValueError:
-            raise SaltInvocationError(
+            raise CommandExecutionError(
                 f"device {device}: blocksize {attributes['blocksize']!r} is not a number"
             ) from None
         if blocksize not in SAFE_BLOCKSIZES:
-            raise SaltInvocationError(
+            raise CommandExecutionError(
                 f"device {device}: blocksize {blocksize} is not 512 or 4096. blocksize is the "
                 "logical sector size initiators see, not the zvol's volblocksize (128K "
                 "is right for the zvol, wrong here)"
             )
     if str(attributes.get("nv_cache", "0")) not in ("0", "False") and not allow_nv_cache:
-        raise SaltInvocationError(
+        raise CommandExecutionError(
             f"device {device}: nv_cache=1 makes SCST ignore cache flushes, so acknowledged "
             "metadata can be lost on a crash; pass allow_nv_cache=True only for a truly "
             "non-volatile backend"
@@ -468,6 +475,8 @@ def _device_info(name, root=None):
     return {
         "name": name,
         "handler": handler,
+        # The host's own SCSI devices (H:C:I:L), listed by SCST for pass-through; scstadmin hides them.
+        "pass_through": handler is None and os.path.islink(os.path.join(path, "scsi_device")),
         "filename": None if filename in (None, "none") else filename,
         "attributes": values,
         "key_attributes": sorted(keys),
@@ -481,7 +490,8 @@ def list_devices(name=None):
     Return SCST's devices: handler, backing filename, every attribute (with the
     ones SCST marks ``[key]``), and which targets/groups export each at which LUN.
 
-    Pass-through devices (``H:C:I:L``) have handler ``None``.
+    Pass-through devices (the host's own SCSI devices, ``H:C:I:L``) have
+    ``pass_through: True`` and handler ``None``.
 
     CLI Example:
 
@@ -578,13 +588,34 @@ def _target_info(driver, target):
         "luns": _lun_set(os.path.join(path, "luns")),
         "groups": groups,
         "sessions": _subdirs(os.path.join(path, "sessions")),
+        "session_info": _sessions(os.path.join(path, "sessions")),
     }
+
+
+def _sessions(path):
+    """
+    ``{session dir: {"initiator_name", "luns": {lun: device}}}``: a session's
+    directory is named after its initiator with ``_1``, ``_2``... for more
+    channels of the same one (``10.0.2.15_1``); ``initiator_name`` says who
+    it is, and its ``luns`` link the LUN set it was given (a group's, or the
+    target's default set).
+    """
+    out = {}
+    for name in _subdirs(path):
+        spath = os.path.join(path, name)
+        luns = _lun_set(os.path.join(spath, "luns"))
+        out[name] = {
+            "initiator_name": _read(os.path.join(spath, "initiator_name")),
+            "luns": {lun: info["device"] for lun, info in luns.items()},
+        }
+    return out
 
 
 def list_targets(driver=None):
     """
     Return every target per driver: enabled, attributes, default LUN set,
-    security groups (LUNs and initiators) and live sessions.
+    security groups (LUNs and initiators) and live sessions (``sessions``:
+    their names; ``session_info``: each one's initiator name and LUNs).
 
     CLI Example:
 
@@ -810,10 +841,64 @@ def split_create_attrs(create_params, attributes):
     return create, later
 
 
+# What SCST 3.11 takes for vdisk devices (notes/scst.md, the captured tree): add_device's
+# parameters when the handler is not loaded yet to ask it, and the device attributes that can be
+# written after add_device (mode 0644 under devices/<name>/). Anything else is refused before any
+# write: SCST would create the device, refuse the attribute, and the device would have to go again.
+_VDISK_COMMON = ("active", "bind_alua_state", "blocksize", "cluster_mode", "dif_filename", "dif_mode",
+                 "dif_static_app_tag", "dif_type", "filename", "numa_node_id", "nv_cache", "read_only",
+                 "removable", "rotational", "thin_provisioned", "tst", "t10_dev_id", "write_through")  # fmt: skip
+VDISK_CREATE_PARAMS = {
+    "vdisk_blockio": _VDISK_COMMON,
+    "vdisk_fileio": (*_VDISK_COMMON, "async", "o_direct"),
+}
+VDISK_WRITABLE_ATTRS = frozenset(
+    ("active", "bind_alua_state", "block", "cluster_mode", "eui64_id", "expl_alua", "filename",
+     "inq_vend_specific", "lb_per_pb_exp", "max_tgt_dev_commands", "naa_id", "numa_node_id", "opt_trans_len",
+     "pr_file_name", "prod_id", "prod_rev_lvl", "scsi_device_name", "size", "size_mb", "t10_dev_id",
+     "t10_vend_id", "threads_num", "threads_pool_type", "usn", "vend_specific_id")  # fmt: skip
+)
+
+
+def _check_known_attrs(name, handler, create_params, later):
+    """Refuse vdisk attributes that are neither add_device parameters nor writable afterwards."""
+    if handler not in VDISK_CREATE_PARAMS:
+        return
+    unknown = sorted(attr for attr in later if attr not in VDISK_WRITABLE_ATTRS)
+    if unknown:
+        raise CommandExecutionError(
+            f"device {name}: {handler} has no attribute {', '.join(unknown)} (add_device takes "
+            f"{', '.join(sorted(create_params))}; written afterwards: {', '.join(sorted(VDISK_WRITABLE_ATTRS))})"
+        )
+
+
+def _backing_problem(handler, filename):
+    """
+    What the kernel will refuse about a vdisk backing path, found before any
+    write (so test=True does not promise a device the real run cannot open):
+    a missing path (ENOENT), and for vdisk_blockio one that is not a block
+    device (ENOTBLK; the kernel lists every block device in
+    ``/sys/class/block`` under its /dev name). None when it will open.
+    """
+    sysroot = _config("mdtmirror:sysroot", "/") or "/"
+    host_path = os.path.join(sysroot, filename.lstrip("/"))
+    if not os.path.exists(host_path):
+        return "does not exist (the kernel would answer ENOENT)"
+    if handler != "vdisk_blockio":
+        return None
+    resolved = os.path.relpath(os.path.realpath(host_path), os.path.realpath(sysroot))
+    parent, dev = os.path.split(resolved)
+    if parent != "dev" or not os.path.exists(os.path.join(sysroot, "sys/class/block", dev)):
+        return f"resolves to /{resolved}, not a block device (vdisk_blockio needs one: ENOTBLK)"
+    return None
+
+
 def validate_device(name, handler, filename=None, allow_nv_cache=False, **attributes):
     """
     Check a device declaration without changing anything: names, values SCST
-    could mis-tokenize, the metadata-safety rules, and that the handler is
+    could mis-tokenize, the metadata-safety rules, that the backing path
+    exists (and is a block device for vdisk_blockio), that every attribute is
+    one the handler takes or the device has, and that the handler is
     loaded. Returns ``(add_device params, attributes to write afterwards)``.
 
     CLI Example:
@@ -833,10 +918,19 @@ def validate_device(name, handler, filename=None, allow_nv_cache=False, **attrib
         raise SaltInvocationError(f"device {name}: filename {attributes['filename']!r} must be an absolute path")
     values = {attr: _check_value(attr, value) for attr, value in attributes.items()}
     _check_metadata_attrs(name, values, allow_nv_cache)
+    if handler in ("vdisk_blockio", "vdisk_fileio"):
+        problem = _backing_problem(handler, values["filename"])
+        if problem:
+            raise CommandExecutionError(f"device {name}: filename {values['filename']} {problem}")
     if not is_loaded():
-        # Nothing to check the handler against yet (test=True on a fresh host).
+        # No handler to ask yet (test=True on a fresh host): check against what SCST 3.11 takes.
+        create, later = split_create_attrs(VDISK_CREATE_PARAMS.get(handler, ()), values)
+        _check_known_attrs(name, handler, VDISK_CREATE_PARAMS.get(handler, ()), later)
         return values, {}
-    return split_create_attrs(_handler_params(handler), values)
+    params = _handler_params(handler)
+    create, later = split_create_attrs(params, values)
+    _check_known_attrs(name, handler, params, later)
+    return create, later
 
 
 def crc32c(crc, data):
@@ -1516,10 +1610,35 @@ def parse_default_scst(text):
     return result
 
 
+def _modprobe_conf(module):
+    return os.path.join(_path("modprobe_d"), f"{module}.conf")
+
+
+def _read_text(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def parse_modprobe_options(text, module):
+    """``{option: value}`` of the ``options <module> ...`` lines of a modprobe.d file (later ones win)."""
+    options = {}
+    for line in (text or "").replace("\\\n", " ").splitlines():
+        words = line.split("#", 1)[0].split()
+        if len(words) >= 2 and words[0] == "options" and words[1].replace("-", "_") == module:
+            for word in words[2:]:
+                key, _, value = word.partition("=")
+                options[key] = value
+    return options
+
+
 def persisted_options(module):
     """
-    Return the module options persisted in ``/etc/default/scst`` for
-    ``module`` (SCST's init script reads ``<module>_parameters``).
+    Return the options ``module`` gets at boot: the ``options <module>``
+    line of ``/etc/modprobe.d/<module>.conf`` (modprobe reads it whoever
+    loads the module; SCST's init script runs a bare ``modprobe``).
 
     CLI Example:
 
@@ -1527,23 +1646,31 @@ def persisted_options(module):
 
         salt '*' scst.persisted_options ib_srpt
     """
-    try:
-        with open(_path("scst_default"), encoding="utf-8") as handle:
-            values = parse_default_scst(handle.read())
-    except FileNotFoundError:
-        return {}
-    options = {}
-    for part in values.get(f"{module}_parameters", "").split():
-        key, _, value = part.partition("=")
-        options[key] = value
-    return options
+    return parse_modprobe_options(_read_text(_modprobe_conf(module)), module)
+
+
+def legacy_options(module):
+    """
+    The ``<module>_parameters`` line of ``/etc/default/scst`` (what older
+    mdtmirror wrote; SCST's init script has not read it since 2011), or
+    None. :py:func:`persist_options` moves it away.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.legacy_options ib_srpt
+    """
+    return parse_default_scst(_read_text(_path("scst_default")) or "").get(f"{module}_parameters")
 
 
 def persist_options(module, options, test=False):
     """
-    Persist module options in ``/etc/default/scst`` as ``<module>_parameters``,
-    where SCST's init script reads them at boot. Returns True if the file
-    changed (or would, with ``test=True``).
+    Persist module options as ``options <module> k=v ...`` in
+    ``/etc/modprobe.d/<module>.conf`` (the whole file is ours), where
+    modprobe finds them at boot, and remove a ``<module>_parameters`` line
+    left in ``/etc/default/scst``. Returns True if a file changed (or would,
+    with ``test=True``).
 
     CLI Example:
 
@@ -1552,32 +1679,25 @@ def persist_options(module, options, test=False):
         salt '*' scst.persist_options ib_srpt '{rdma_cm_port: 5555}'
     """
     _check_name("module", module)
-    wanted = " ".join(_format_options(options))
-    path = _path("scst_default")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-    except FileNotFoundError:
-        lines = []
-    var = f"{module}_parameters"
-    new_line = f'{var}="{wanted}"'
-    out, found = [], False
-    for line in lines:
-        if re.match(rf"^\s*{re.escape(var)}=", line):
-            if not found:
-                out.append(new_line)
-            found = True
-        else:
-            out.append(line)
-    if not found:
-        out.append(new_line)
-    if out == lines:
-        return False
+    parts = _format_options(options)
+    path = _modprobe_conf(module)
+    wanted = f"# Written by mdtmirror (scst.persist_options): {module}'s options at load time.\n"
+    wanted += f"options {module} {' '.join(parts)}\n" if parts else ""
+    changed = _read_text(path) != wanted
+    default = _path("scst_default")
+    legacy = _read_text(default)
+    var = re.compile(rf"^\s*{re.escape(module)}_parameters=")
+    kept = None if legacy is None else [line for line in legacy.splitlines() if not var.match(line)]
+    migrate = legacy is not None and kept != legacy.splitlines()
     if not test:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write("\n".join(out) + "\n")
-    return True
+        if changed:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(wanted)
+        if migrate:
+            with open(default, "w", encoding="utf-8") as handle:
+                handle.write("\n".join(kept) + ("\n" if kept else ""))
+    return changed or migrate
 
 
 def load(modules=TARGET_MODULES, options=None):

@@ -497,10 +497,29 @@ def ports():
 
         salt '*' srp.ports
     """
+    return _ports(_listdir(_path("infiniband_srp")))
+
+
+def _ports_to_be():
+    """
+    The ports ib_srp will make when it is loaded (``srp_add_one()``: one
+    ``srp-<hca>-<port>`` per port of every RDMA device): read from
+    ``/sys/class/infiniband``, so that a plan made before ``modprobe
+    ib_srp`` (test=True on a fresh node) names the port the real run will use.
+    """
+    names = []
+    for hca in _listdir(_path("infiniband")):
+        for port in _listdir(os.path.join(_path("infiniband"), hca, "ports")):
+            if port.isdigit():
+                names.append(f"srp-{hca}-{port}")
+    return _ports(names)
+
+
+def _ports(names):
     base = _path("infiniband_srp")
     umads = _umad_devices()
     result = []
-    for name in _listdir(base):
+    for name in names:
         path = os.path.join(base, name)
         hca = _read(os.path.join(path, "ibdev"))
         port = _as_int(_read(os.path.join(path, "port")))
@@ -531,9 +550,15 @@ def ports():
     return result
 
 
-def _resolve_port(port):
-    """The ports() entry for ``port`` (``srp-rxe0-1``, ``rxe0/1``, ``rxe0:1``, ``rxe0``), or the only (active) one."""
+def _resolve_port(port, predict=False):
+    """
+    The ports() entry for ``port`` (``srp-rxe0-1``, ``rxe0/1``, ``rxe0:1``,
+    ``rxe0``), or the only (active) one. ``predict``: with ib_srp not loaded
+    yet, the port it will make (a test=True plan on a fresh node).
+    """
     available = ports()
+    if not available and predict and not os.path.isdir(os.path.join(_path("sys_module"), MODULE)):
+        available = _ports_to_be()
     if not available:
         raise CommandExecutionError(
             f"no SRP initiator port: {_path('infiniband_srp')} is empty or missing (load ib_srp: modprobe ib_srp)"
@@ -854,7 +879,7 @@ def login(target, port=None, test=False, **options):
     """
     spec = parse_login_spec(target, **options)
     line = format_target(spec)
-    port_entry = _resolve_port(port)
+    port_entry = _resolve_port(port, predict=test)
     existing = _find_login(spec, port_entry)
     if existing:
         return _login_result(False, spec, port_entry, line, existing)

@@ -188,8 +188,9 @@ def modules_loaded(name, modules=None, options=None, persist=True, publish=False
     """
     Ensure the SCST kernel modules are loaded (``scst``, ``scst_vdisk``,
     ``ib_srpt`` by default), with ``options`` per module
-    (``{ib_srpt: {rdma_cm_port: 5555}}``) persisted in ``/etc/default/scst``
-    where SCST's init script reads them at boot.
+    (``{ib_srpt: {rdma_cm_port: 5555}}``) persisted in
+    ``/etc/modprobe.d/<module>.conf``, where modprobe finds them at boot (an
+    old ``<module>_parameters`` line of ``/etc/default/scst`` is moved there).
 
     Options of a module that is already loaded cannot change until it is
     reloaded, which would drop every SRP session: that is reported, not done.
@@ -217,6 +218,9 @@ def modules_loaded(name, modules=None, options=None, persist=True, publish=False
             for mod, opts in options.items():
                 wanted = {k: _norm(v) for k, v in (opts or {}).items()}
                 current = __salt__["scst.persisted_options"](mod)
+                legacy = __salt__["scst.legacy_options"](mod)
+                if legacy is not None:  # an old /etc/default/scst line: moved to modprobe.d
+                    current = {"/etc/default/scst": f"{mod}_parameters={legacy}", **current}
                 if current != wanted:
                     plan.add(
                         f"options:{mod}",

@@ -78,6 +78,17 @@ class ModuleGate:
         return self._kernel.write(path, data, create=create)
 
 
+def add_disk(root, name, size_bytes, create=True):
+    """A block device of the host: ``/dev/<name>`` (zeros, when ``create``) listed in ``/sys/class/block``,
+    as the kernel lists every block device (what product code checks before SCST's blockio opens it)."""
+    root = Path(root)
+    if create:
+        (root / "dev" / name).write_bytes(b"\0" * size_bytes)
+    block = root / "sys" / "class" / "block" / name
+    block.mkdir(parents=True)
+    (block / "size").write_text("%d\n" % (size_bytes // 512))
+
+
 def make_host(base, name="mds01", lun_mib=64, scst_loaded=True, **host_kwargs):
     root = base / name
     (root / "dev").mkdir(parents=True)
@@ -98,9 +109,7 @@ def make_host(base, name="mds01", lun_mib=64, scst_loaded=True, **host_kwargs):
     host.write_sysfs_class(str(root))
     # The kernel lists the local LUN among its block devices (the SRP sysfs
     # mount, when attached, serves /sys/class with the same entry).
-    block = root / "sys" / "class" / "block" / "mdt0"
-    block.mkdir(parents=True)
-    (block / "size").write_text("%d\n" % ((lun_mib << 20) // 512))
+    add_disk(root, "mdt0", lun_mib << 20, create=False)
     modprobe = root / "sbin" / "modprobe"
     modprobe.parent.mkdir()
     modprobe.write_text(FAKE_MODPROBE.format(python=sys.executable, root=str(root)))

@@ -49,7 +49,12 @@ def test_salt_call_uses_entry_point_and_lists_devices(conf_dir):
     assert missing == []
     assert "scst.parse_attr" not in doc  # pure helpers stay out of the CLI
 
-    rc, out, err = salt_call(conf_dir, "scst.open_dev", "MDT1", "vdisk_blockio", "filename=/dev/mdt0", "blocksize=4096")
+    # A refused value: one line naming it, not followed by the function's docstring.
+    args = ("scst.open_dev", "MDT1", "vdisk_blockio", "filename=/dev/mdt0")
+    rc, out, err = salt_call(conf_dir, *args, "blocksize=131072")
+    said = json.dumps(out) + err
+    assert rc != 0 and "blocksize 131072 is not 512 or 4096" in said and "CLI Example" not in said, said
+    rc, out, err = salt_call(conf_dir, *args, "blocksize=4096")
     assert rc == 0, err
     rc, devices, err = salt_call(conf_dir, "scst.list_devices")
     assert rc == 0, err

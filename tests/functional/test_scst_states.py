@@ -6,6 +6,8 @@ as it was.
 
 import pytest
 
+from tests.emul.rig import add_disk
+
 pytestmark = pytest.mark.slow
 
 
@@ -130,10 +132,54 @@ def test_wildcard_only_when_declared(env):
     assert (host.root / f"sys/kernel/scst_tgt/targets/ib_srpt/{host.target}/ini_groups/MDS/initiators/*").exists()
 
 
+@pytest.mark.parametrize(
+    "handler, filename, words",
+    [
+        ("vdisk_blockio", "/dev/nonexistent", "does not exist (the kernel would answer ENOENT)"),
+        ("vdisk_fileio", "/var/lib/none.img", "does not exist"),
+        # A regular file is no block device: the kernel lists none for it in /sys/class/block.
+        ("vdisk_blockio", "/etc/hostname", "resolves to /etc/hostname, not a block device"),
+    ],
+    ids=["blockio-missing", "fileio-missing", "blockio-on-a-file"],
+)
+def test_device_the_kernel_cannot_open_is_refused_at_plan_time(env, handler, filename, words):
+    """test=True must not promise a device the real run cannot open (SCST answers ENOENT/ENOTBLK):
+    both refuse naming the path, before any write."""
+    host, states, _ = env
+    (host.root / "etc").mkdir(exist_ok=True)
+    (host.root / "etc" / "hostname").write_text("mds01\n")
+    before = host.kernel.dump()
+    for test in (True, False):
+        ret = states.device_present(name="MDT9", handler=handler, filename=filename, test=test)
+        assert ret.result is False and f"device MDT9: filename {filename} {words}" in ret.comment, ret.comment
+        assert ret.changes == {}
+    assert host.kernel.dump() == before
+
+
+def test_unknown_attribute_refused_before_the_device_exists(env):
+    """An attribute that is neither an add_device parameter nor one the device has: refused before
+    any write (real SCST would register the device, refuse the attribute, and delete it again)."""
+    host, states, scst = env
+    before = host.kernel.dump()
+    for test in (True, False):
+        ret = states.device_present(
+            name="MDT9", handler="vdisk_blockio", filename="/dev/mdt0", attributes={"blocksise": 4096}, test=test
+        )
+        assert ret.result is False and "device MDT9: vdisk_blockio has no attribute blocksise" in ret.comment, ret
+    with pytest.raises(Exception, match="has no attribute blocksise"):
+        scst.open_dev("MDT9", "vdisk_blockio", filename="/dev/mdt0", blocksise=4096)
+    assert host.kernel.dump() == before
+    # Known ones pass: an add_device parameter and one written afterwards.
+    ok = states.device_present(
+        name="MDT9", handler="vdisk_blockio", filename="/dev/mdt0", attributes={"blocksize": 4096, "prod_id": "MDT"}
+    )
+    assert ok.result is True, ok.comment
+
+
 def test_duplicate_lun_and_device_in_use_refused(env):
     host, states, scst = env
     scst.open_dev("MDT1", "vdisk_blockio", filename="/dev/mdt0")
-    (host.root / "dev" / "other").write_bytes(b"\0" * 4096)
+    add_disk(host.root, "other", 4096)
     scst.open_dev("OTHER", "vdisk_blockio", filename="/dev/other")
     states.group_present(name="MDS", initiators=["10.0.0.2"])
     states.lun_present(name="l", lun=0, device="MDT1", group="MDS")
@@ -168,3 +214,26 @@ def test_config_saved_predicts_pending_changes(env):
     assert not (host.root / "etc" / "scst.conf").exists()
     assert states.config_saved(name="c").changes == first.changes
     assert states.config_saved(name="c").changes == {}
+
+
+def test_module_options_persisted_in_modprobe_d_and_moved_from_default_scst(env):
+    """SCST's init script runs a bare modprobe: options belong in /etc/modprobe.d/<module>.conf. A
+    <module>_parameters line an older version left in /etc/default/scst is moved there (other lines
+    stay); test=True predicts exactly that, a second run changes nothing."""
+    host, states, scst = env
+    default = host.root / "etc" / "default" / "scst"
+    default.parent.mkdir(parents=True, exist_ok=True)
+    default.write_text('SCST_TARGET_MODULES="ib_srpt"\nib_srpt_parameters="rdma_cm_port=5555"\n')
+    options = {"ib_srpt": {"rdma_cm_port": 5555}}
+    kwargs = {"name": "scst", "modules": ["scst", "scst_vdisk", "ib_srpt"], "options": options}
+    predicted = states.modules_loaded(test=True, **kwargs)
+    assert predicted.result is None and set(predicted.changes) == {"options:ib_srpt"}, predicted
+    assert not (host.root / "etc/modprobe.d/ib_srpt.conf").exists()
+    applied = states.modules_loaded(**kwargs)
+    assert applied.result is True and applied.changes == predicted.changes, applied
+    conf = (host.root / "etc/modprobe.d/ib_srpt.conf").read_text()
+    assert [line for line in conf.splitlines() if not line.startswith("#")] == ["options ib_srpt rdma_cm_port=5555"]
+    assert default.read_text() == 'SCST_TARGET_MODULES="ib_srpt"\n'
+    assert scst.persisted_options("ib_srpt") == {"rdma_cm_port": "5555"} and scst.legacy_options("ib_srpt") is None
+    again = states.modules_loaded(**kwargs)
+    assert again.result is True and again.changes == {}, again

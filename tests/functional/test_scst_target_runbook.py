@@ -99,7 +99,10 @@ def test_runbook_test_mode_predicts_first_apply_and_second_is_noop(emulated_host
     assert not re.search(r"^\s+size ", conf, re.M), "a blockio size must never be pinned"
     assert "copy_manager" not in conf
     assert "\t\tenabled 1" in conf and f"\t\t\tINITIATOR {INITIATOR}" in conf
-    assert 'ib_srpt_parameters="rdma_cm_port=5555"' in (host.root / "etc" / "default" / "scst").read_text()
+    # Boot: modprobe reads the options (SCST's init script runs a bare modprobe; it never read
+    # /etc/default/scst's <module>_parameters).
+    assert "options ib_srpt rdma_cm_port=5555\n" in (host.root / "etc/modprobe.d/ib_srpt.conf").read_text()
+    assert not (host.root / "etc" / "default" / "scst").exists()
     assert (host.root / "sys" / "module" / "ib_srpt" / "parameters" / "rdma_cm_port").read_text() == "5555\n"
 
     # A pillar change: test=True predicts the group change AND the scst.conf

@@ -29,7 +29,8 @@ def test_list_devices_reads_real_tree(scst):
     devices = scst.scst.list_devices()
     # The host's own CD-ROM appears as a pass-through device with no handler.
     assert set(devices) == {"1:0:0:0", "F1", "MDT1"}
-    assert devices["1:0:0:0"]["handler"] is None
+    assert devices["1:0:0:0"]["handler"] is None and devices["1:0:0:0"]["pass_through"] is True
+    assert devices["MDT1"]["pass_through"] is False and devices["F1"]["pass_through"] is False
     mdt = devices["MDT1"]
     assert mdt["handler"] == "vdisk_blockio"
     assert mdt["filename"] == "/dev/loop0"
@@ -56,6 +57,21 @@ def test_list_targets_reads_groups_luns_initiators(scst):
     assert srpt["attributes"]["rel_tgt_id"] == "1"
     assert "rel_tgt_id" in srpt["key_attributes"]
     assert scst.scst.list_groups(TGT) == srpt["groups"]
+
+
+def test_sessions_name_their_initiator_and_luns(module_salt_loaders, tmp_path):
+    """tree-2-session: one initiator (10.0.2.15) logged in on two channels; SCST names the second
+    session's directory 10.0.2.15_1, its initiator_name says who it is, its luns link the group's set."""
+    # tree-2 is the captured targets/ subtree; the rest of the tree (devices, version) as in tree-1.
+    rest = [e for e in parse_tree(scst_capture("tree-1-configured.txt").read_text()) if not e[2].startswith("targets")]
+    tree = materialize(rest + parse_tree(scst_capture("tree-2-session.txt").read_text()), tmp_path / "scst_tgt")
+    scst = module_salt_loaders(mdtmirror={"paths": {"scst_tgt": str(tree)}}).modules.scst
+    srpt = scst.list_targets("ib_srpt")["ib_srpt"][TGT]
+    assert srpt["sessions"] == ["10.0.2.15", "10.0.2.15_1"]
+    assert srpt["session_info"] == {
+        "10.0.2.15": {"initiator_name": "10.0.2.15", "luns": {0: "MDT1"}},
+        "10.0.2.15_1": {"initiator_name": "10.0.2.15", "luns": {0: "MDT1"}},
+    }
 
 
 def test_list_handlers_parses_create_params(scst):

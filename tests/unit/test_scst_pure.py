@@ -56,6 +56,20 @@ def test_split_create_attrs_moves_non_create_params_after_creation():
     assert later == {"t10_vend_id": "MDTM"}
 
 
+def test_parse_modprobe_options():
+    text = (
+        "# comment\noptions ib_srpt rdma_cm_port=5555 \\\n  use_srq=1  # why\n"
+        "options ib-srpt srp_max_req_size=8296\noptions scst scst_threads=4\ninstall ib_srpt /bin/true\n"
+    )
+    assert scst.parse_modprobe_options(text, "ib_srpt") == {
+        "rdma_cm_port": "5555",
+        "use_srq": "1",
+        "srp_max_req_size": "8296",
+    }
+    assert scst.parse_modprobe_options(text, "scst") == {"scst_threads": "4"}
+    assert scst.parse_modprobe_options(None, "scst") == {}
+
+
 def test_parse_default_scst():
     text = 'SCST_TARGET_MODULES="ib_srpt"\nib_srpt_parameters="rdma_cm_port=5555 use_srq=1"\n# comment\n'
     assert scst.parse_default_scst(text) == {
@@ -81,12 +95,12 @@ def test_invalid_names_refused(name):
 
 @pytest.mark.parametrize("blocksize", [131072, 2048, 8192, "0x20000"])
 def test_blocksize_other_than_512_or_4096_refused(blocksize):
-    with pytest.raises(scst.SaltInvocationError, match="not 512 or 4096"):
+    with pytest.raises(scst.CommandExecutionError, match="not 512 or 4096"):
         scst._check_metadata_attrs("MDT1", {"blocksize": str(blocksize)})
 
 
 def test_nv_cache_refused_unless_allowed():
-    with pytest.raises(scst.SaltInvocationError, match="nv_cache=1"):
+    with pytest.raises(scst.CommandExecutionError, match="nv_cache=1"):
         scst._check_metadata_attrs("MDT1", {"nv_cache": "1"})
     scst._check_metadata_attrs("MDT1", {"nv_cache": "1"}, allow_nv_cache=True)
 
