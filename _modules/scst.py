@@ -853,10 +853,33 @@ VDISK_CREATE_PARAMS = {
     "vdisk_fileio": (*_VDISK_COMMON, "async", "o_direct"),
 }
 VDISK_WRITABLE_ATTRS = frozenset(
-    ("active", "bind_alua_state", "block", "cluster_mode", "eui64_id", "expl_alua", "filename",
-     "inq_vend_specific", "lb_per_pb_exp", "max_tgt_dev_commands", "naa_id", "numa_node_id", "opt_trans_len",
-     "pr_file_name", "prod_id", "prod_rev_lvl", "scsi_device_name", "size", "size_mb", "t10_dev_id",
-     "t10_vend_id", "threads_num", "threads_pool_type", "usn", "vend_specific_id")  # fmt: skip
+    (
+        "active",
+        "bind_alua_state",
+        "block",
+        "cluster_mode",
+        "eui64_id",
+        "expl_alua",
+        "filename",
+        "inq_vend_specific",
+        "lb_per_pb_exp",
+        "max_tgt_dev_commands",
+        "naa_id",
+        "numa_node_id",
+        "opt_trans_len",
+        "pr_file_name",
+        "prod_id",
+        "prod_rev_lvl",
+        "scsi_device_name",
+        "size",
+        "size_mb",
+        "t10_dev_id",
+        "t10_vend_id",
+        "threads_num",
+        "threads_pool_type",
+        "usn",
+        "vend_specific_id",
+    )
 )
 
 

@@ -225,9 +225,13 @@ def failover(pair, to, timeout=15):
         client.cmd(to, "mine.update", timeout=timeout)
         comment = f"pair {pair}: {to} took over"
     else:
-        failed = ret if not isinstance(ret, dict) else {k: v.get("comment") for k, v in ret.items() if not v.get("result")}
+        failed = (
+            ret if not isinstance(ret, dict) else {k: v.get("comment") for k, v in ret.items() if not v.get("result")}
+        )
         comment = f"pair {pair}: the takeover by {to} failed: {failed}"
-    bus.fire_event({"pair": pair, "to": to, "comment": comment}, f"mdtmirror/{pair}/failover/{'done' if ok else 'failed'}")
+    bus.fire_event(
+        {"pair": pair, "to": to, "comment": comment}, f"mdtmirror/{pair}/failover/{'done' if ok else 'failed'}"
+    )
     return {"result": ok, "comment": comment, "plan": plan, "takeover": ret}
 
 

@@ -230,8 +230,17 @@ def auto(node, on=True, **kwargs):
         ({"mds02": auto("mds02", imported=True)}, "is alive and holds the pool"),
         ({"mds02": {**auto("mds02"), "errors": ["pillar key x"]}}, "pillar errors"),
     ],
-    ids=["off", "off-by-default", "peer-active", "peer-alive", "peer-error", "to-silent", "other-pair",
-         "to-active", "pillar-errors"],  # fmt: skip
+    ids=[
+        "off",
+        "off-by-default",
+        "peer-active",
+        "peer-alive",
+        "peer-error",
+        "to-silent",
+        "other-pair",
+        "to-active",
+        "pillar-errors",
+    ],  # fmt: skip
 )
 def test_automatic_takeover_refusals(answers, words):
     got = runner.decide_failover("mdt0", "mds02", answers)
@@ -240,7 +249,11 @@ def test_automatic_takeover_refusals(answers, words):
 
 def test_automatic_takeover_when_on_and_the_peer_silent():
     # LocalClient.cmd's silent minion: absent, False, or {} (a "failed" return without "ret").
-    for answers in ({"mds02": auto("mds02")}, {"mds02": auto("mds02"), "mds01": False}, {"mds02": auto("mds02"), "mds01": {}}):
+    for answers in (
+        {"mds02": auto("mds02")},
+        {"mds02": auto("mds02"), "mds01": False},
+        {"mds02": auto("mds02"), "mds01": {}},
+    ):
         got = runner.decide_failover("mdt0", "mds02", answers)
         assert got["refusal"] is None and got["new"] == "mds02" and got["nodes"] == ["mds01", "mds02"], got
 
