@@ -135,7 +135,7 @@ def operation_plan(operation, pair=None, to=None, force=False, tgt="*mds*", tgt_
 
 
 # --------------------------------------------------------------------------
-# automatic takeover (opt-in): the heal reactor's failover.sls calls this
+# automatic takeover (opt-in): reactor/failover.sls calls this
 # --------------------------------------------------------------------------
 
 

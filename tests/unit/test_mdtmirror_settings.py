@@ -139,6 +139,8 @@ def test_node_named_in_two_pairs():
         (lambda p: p["target"].update(backend="lio", lio={"rdma_cm_prot": 5555}), "mdtmirror:target:lio:rdma_cm_prot"),
         (lambda p: p["target"].update(lio={"config_file": "saveconfig.json"}), "mdtmirror:target:lio:config_file"),
         (lambda p: p["target"].update(lio={"modules": []}), "mdtmirror:target:lio:modules"),
+        (lambda p: p["failover"].update(auto="yes"), "mdtmirror:failover:auto"),
+        (lambda p: p["failover"].update(automatic=True), "mdtmirror:failover:automatic"),
     ],
 )
 def test_each_mistake_is_one_error_naming_its_key(breakage, key):
