@@ -22,6 +22,7 @@ it exports nothing and logs in to the peer's LUN); the other is **standby**
 """
 
 import copy
+import ipaddress
 import os
 import re
 import time
@@ -40,49 +41,156 @@ __virtualname__ = "mdtmirror"
 
 __all__ = ["settings", "errors", "formula_defaults", "local_targets", "plan", "node_facts", "node_status", "plan_node"]
 
-# The sections a pair may override, and the keys whose values are free-form
-# mappings (module options, attributes, ...): their contents are not checked
-# against the defaults.
+# The sections a pair may override (schema.yaml marks them ``pair: true``).
 SECTIONS = ("target", "initiator", "mirror", "snapshots", "backup", "watch", "failover")
 BACKENDS = ("scst", "lio")
-LIO_KEYS = ("packages", "modules", "rdma_cm_port", "attributes", "config_file", "service")
-FREE_FORM = {
-    ("target", "module_options"),
-    ("target", "attributes"),
-    ("target", "lio"),
-    ("initiator", "module_options"),
-    ("initiator", "match"),
-    ("initiator", "target"),
-    ("initiator", "login_options"),
-    ("initiator", "login_retry"),
-    ("mirror", "properties"),
-    ("mirror", "filesystem_properties"),
-    ("snapshots", "policy"),
-}
-# Keys of mdtmirror: besides the sections: the pairs, this node's own facts,
-# and the modules' configuration (sysroot, paths, bin, zpool_output).
-TOP_KEYS = {
-    "manage_packages",
-    "pairs",
-    "node",
-    "peer_address",
-    "sysroot",
-    "paths",
-    "bin",
-    "zpool_output",
-    "eagain_timeout",
-}
-NODE_KEYS = {"lun_path", "zvol", "initiators", "hca", "port"}
-ZVOL_KEYS = {"name", "size", "properties"}
-PAIR_KEYS = {"nodes", "owner", "pool", *SECTIONS}
 DEFAULTS_URL = "salt://mdtmirror/defaults.yaml"
 OSFAMILYMAP_URL = "salt://mdtmirror/osfamilymap.yaml"
+SCHEMA_URL = "salt://mdtmirror/schema.yaml"
 PERIODS = ("frequently", "hourly", "daily", "weekly", "monthly", "yearly")
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
-_POOL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:\-]{0,254}$")
-_DATASET_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:\-]*(/[A-Za-z0-9_.:\-]+)+$")
-_SIZE_RE = re.compile(r"^[0-9]+(\.[0-9]+)?[KMGTP]?$")
+
+def _is_address(text):
+    try:
+        ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+# The string rules schema.yaml names (``pattern:``): a full-match regex or a
+# predicate, and what a good value looks like (for the error message).
+PATTERNS = {
+    "name": (r"[A-Za-z0-9_.:\-]{1,64}", "a name of letters, digits, _.:- (at most 64)"),
+    "pair": (r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}", "a pair name of letters, digits, _.-"),
+    "minion": (r"[A-Za-z0-9][A-Za-z0-9_.@\-]{0,254}", "a minion id"),
+    "pool": (r"[A-Za-z][A-Za-z0-9_.:\-]{0,254}", "a pool name (a letter first)"),
+    "dataset": (r"[A-Za-z][A-Za-z0-9_.:\-]*(/[A-Za-z0-9_.:\-]+)*", "a dataset name (pool or pool/child)"),
+    "volume": (r"[A-Za-z][A-Za-z0-9_.:\-]*(/[A-Za-z0-9_.:\-]+)+", "pool/volume"),
+    "size": (r"[0-9]+(\.[0-9]+)?[KMGTP]?", "a size like 100G"),
+    "module": (r"[A-Za-z0-9_\-]{1,55}", "a kernel module name"),
+    "option": (r"[A-Za-z_][A-Za-z0-9_]{0,63}", "an option name (letters, digits, _)"),
+    "property": (r"[a-z][a-z0-9_:.\-]{0,63}", "a ZFS property name"),
+    "package": (r"[A-Za-z0-9][A-Za-z0-9+.\-_:]{0,127}", "a package name"),
+    "service": (r"[A-Za-z0-9][A-Za-z0-9_.@\-]{0,127}", "a systemd unit name"),
+    "hca": (r"[A-Za-z0-9_\-]{1,64}", "an HCA name like mlx5_0"),
+    "initiator": (r"[A-Za-z0-9_.:\-*?!@]{1,255}", "an initiator name (a GID, an IP address or a port ID)"),
+    "root": (r"/([^\s\x00]*)", "an absolute directory"),
+    "dirpath": (r"(/[^/\s\x00]+)+/?", "an absolute path"),
+    "filepath": (r"(/[^/\s\x00]+)+", "an absolute file path"),
+    "devpath": (r"/dev(/[^/\s\x00,]+)+", "a /dev path without blanks or commas"),
+    "command": (r"[A-Za-z0-9_.+\-]+|(/[^/\s\x00]+)+", "a command name or an absolute path"),
+    "address": (_is_address, "an IPv4 or IPv6 address"),
+    "snapshot_prefix": (r"[A-Za-z0-9_.:\-]{1,64}", "a snapshot name prefix of letters, digits, _.:-"),
+    "calendar": (r"[A-Za-z0-9*~][A-Za-z0-9*:,./~ \-]{0,127}", "a systemd OnCalendar expression"),
+    "destination": (
+        r"file:(/[^/\s\x00%]+)+/?|ssh:([A-Za-z0-9_][A-Za-z0-9_.\-]*@)?([A-Za-z0-9][A-Za-z0-9.\-]*"
+        r"|\[[0-9A-Fa-f:.]+\]):[A-Za-z][A-Za-z0-9_.:\-]*(/[A-Za-z0-9_.:\-]+)*",
+        "file:/dir or ssh:[user@]host:pool/dataset",
+    ),
+    "srp_value": (r"[0-9A-Za-z:.\[\]%_\-]{1,128}", "an SRP identifier (hexadecimal, a GID or ip:port)"),
+    "srp_match_key": (r"id_ext|ioc_guid|dgid|service_id|pkey", "an SRP target identifier"),
+    "srp_target_key": (
+        r"id_ext|ioc_guid|dgid|pkey|service_id|src|dest|initiator_ext",
+        "an SRP target identifier (id_ext, ioc_guid, dgid, pkey, service_id, dest, src, initiator_ext)",
+    ),
+    "srp_option_key": (
+        r"max_sect|max_cmd_per_lun|target_can_queue|io_class|cmd_sg_entries|allow_ext_sg|sg_tablesize"
+        r"|comp_vector|tl_retry_count|queue_size|max_it_iu_size|ch_count",
+        "an add_target option of ib_srp",
+    ),
+    "period": ("|".join(PERIODS), "a period (" + ", ".join(PERIODS) + ")"),
+    "path_name": (r"[a-z][a-z0-9_]{0,63}", "a path name"),
+    "bin_name": (r"[a-z][a-z0-9_]{0,63}", "a command's name"),
+}
+
+
+def _matches(pattern, value):
+    rule = PATTERNS[pattern][0]
+    if callable(rule):
+        return isinstance(value, str) and rule(value)
+    return isinstance(value, str) and re.fullmatch(rule, value) is not None
+
+
+def _describe(spec):
+    """What a good value of ``spec`` looks like, for an error message."""
+    kind = spec["type"]
+    if kind == "int":
+        if "max" in spec:
+            return f"an integer {spec.get('min', 0)}..{spec['max']}"
+        return f"an integer >= {spec.get('min', 0)}"
+    if kind == "number":
+        return f"a number >= {spec.get('min', 0)}"
+    if kind == "str":
+        return PATTERNS[spec["pattern"]][1]
+    if kind == "enum":
+        return "one of " + ", ".join(str(v) for v in spec["values"])
+    return {
+        "bool": "true or false",
+        "scalar": "a string, number or true/false",
+        "list": "a list",
+        "map": "a mapping",
+        "section": "a mapping",
+    }[kind]
+
+
+def check(spec, value, where, errors):
+    """
+    Append to ``errors`` one sentence per problem of ``value`` against
+    ``spec`` (a schema.yaml entry) at pillar key ``where``. Pure; never
+    raises on any value YAML can produce.
+    """
+    if value is None:
+        if not spec.get("nullable"):
+            errors.append(f"pillar key {where} must be {_describe(spec)}, not null")
+        return
+    kind = spec["type"]
+    doc = f" ({spec['doc']})" if spec.get("doc") and kind not in ("section", "map", "list") else ""
+    bad = f"pillar key {where} must be {_describe(spec)}{doc}, not {value!r}"
+    if kind == "bool":
+        ok = isinstance(value, bool)
+    elif kind in ("int", "number"):
+        types = (int,) if kind == "int" else (int, float)
+        ok = isinstance(value, types) and not isinstance(value, bool)
+        ok = ok and value >= spec.get("min", value) and value <= spec.get("max", value)
+    elif kind == "str":
+        ok = _matches(spec["pattern"], value)
+    elif kind == "enum":
+        ok = any(value == v and type(value) is type(v) for v in spec["values"])
+    elif kind == "scalar":
+        ok = isinstance(value, (str, int, float, bool))
+    elif kind == "list":
+        ok = isinstance(value, list) and len(value) >= spec.get("min_items", 0)
+        if ok:
+            for index, item in enumerate(value):
+                check(spec["items"], item, f"{where}:{index}", errors)
+    elif kind == "map":
+        ok = isinstance(value, dict)
+        if ok:
+            known = spec.get("known") or {}
+            for key, sub in value.items():
+                if key in known:
+                    check(known[key], sub, f"{where}:{key}", errors)
+                elif not _matches(spec["keys"], key):
+                    errors.append(
+                        f"pillar key {where}:{key} is not {PATTERNS[spec['keys']][1]}"
+                        + (" (quote it: YAML read it as a number)" if isinstance(key, (int, float)) else "")
+                    )
+                else:
+                    check(spec["values"], sub, f"{where}:{key}", errors)
+    elif kind == "section":
+        ok = isinstance(value, dict)
+        if ok:
+            keys = spec["keys"]
+            for key, sub in value.items():
+                if key in keys:
+                    check(keys[key], sub, f"{where}:{key}", errors)
+                else:
+                    errors.append(f"pillar key {where}:{key} is unknown (known: {', '.join(keys)})")
+    else:
+        raise ValueError(f"schema.yaml: unknown type {kind!r} at {where}")
+    if not ok:
+        errors.append(bad)
 
 
 def __virtual__():
@@ -105,206 +213,125 @@ def _merge(base, over):
     return out
 
 
-def _unknown_keys(where, got, known, errors):
-    for key in sorted(set(got) - set(known), key=str):
-        errors.append(f"pillar key {where}:{key} is unknown (known: {', '.join(sorted(known))})")
-
-
-def _check_sections(where, sections, defaults, errors):
-    """Unknown keys and wrong types of the sections in ``sections`` (the top level or a pair)."""
-    for section in SECTIONS:
-        value = sections.get(section)
-        if value is None:
-            continue
-        if not isinstance(value, dict):
-            errors.append(f"pillar key {where}:{section} must be a mapping, not {value!r}")
-            continue
-        _unknown_keys(f"{where}:{section}", value, defaults[section], errors)
-        for key, sub in value.items():
-            if (section, key) in FREE_FORM and sub is not None and not isinstance(sub, dict):
-                errors.append(f"pillar key {where}:{section}:{key} must be a mapping, not {sub!r}")
-
-
-def _check_node(where, node, errors, need_lun=True):
+def _node_lun_problems(where, node, errors, need_lun):
+    """One local LUN per node: lun_path or zvol, not both; one of them when ``need_lun``."""
     if not isinstance(node, dict):
-        errors.append(f"pillar key {where} must be a mapping of node facts (lun_path, ...), not {node!r}")
         return
-    _unknown_keys(where, node, NODE_KEYS, errors)
-    zvol = node.get("zvol")
-    if zvol is not None:
-        if not isinstance(zvol, dict):
-            errors.append(f"pillar key {where}:zvol must be a mapping (name, size, properties), not {zvol!r}")
-        else:
-            _unknown_keys(f"{where}:zvol", zvol, ZVOL_KEYS, errors)
-            if not isinstance(zvol.get("name"), str) or not _DATASET_RE.match(zvol["name"]):
-                errors.append(f"pillar key {where}:zvol:name must be pool/volume, not {zvol.get('name')!r}")
-            if not _SIZE_RE.match(str(zvol.get("size", ""))):
-                errors.append(f"pillar key {where}:zvol:size must be a size like 100G, not {zvol.get('size')!r}")
-        if node.get("lun_path"):
-            errors.append(f"pillar keys {where}:lun_path and {where}:zvol exclude each other: give one local LUN")
+    if node.get("zvol") is not None and node.get("lun_path"):
+        errors.append(f"pillar keys {where}:lun_path and {where}:zvol exclude each other: give one local LUN")
+    elif need_lun and not node.get("lun_path") and node.get("zvol") is None:
+        errors.append(f"pillar key {where}:lun_path is missing: the local block device to export (or give zvol)")
+
+
+def _pair_problems(name, pair, pillar_owner, errors):
+    """A pair's rules beyond its schema: two nodes, its owner one of them, no node with two LUNs."""
+    where = f"mdtmirror:pairs:{name}"
+    if not isinstance(pair, dict):
+        return  # the schema said what it must be
+    nodes = pair.get("nodes")
+    if nodes is None:
+        errors.append(f"pillar key {where}:nodes is missing: the pair's two minion ids with their facts")
         return
-    path = node.get("lun_path")
-    if not path:
-        if need_lun:
-            errors.append(f"pillar key {where}:lun_path is missing: the local block device to export (or give zvol)")
-    elif not isinstance(path, str) or not path.startswith("/dev/") or re.search(r"[\s,]", path):
-        errors.append(f"pillar key {where}:lun_path must be a /dev path without blanks or commas, not {path!r}")
-
-
-def _check_lio(lio, errors):
-    """The target:lio section (the lio backend's own keys)."""
-    where = "pillar key mdtmirror:target:lio"
-    if not isinstance(lio, dict):
-        errors.append(f"{where} must be a mapping, not {lio!r}")
+    if not isinstance(nodes, dict):
         return
-    for key in sorted(set(lio) - set(LIO_KEYS)):
-        errors.append(f"{where}:{key} is unknown (keys: {', '.join(LIO_KEYS)})")
-    packages = lio.get("packages")
-    if not isinstance(packages, list) or not all(isinstance(p, str) and p for p in packages):
-        errors.append(f"{where}:packages must be a list of package names, not {packages!r}")
-    modules = lio.get("modules")
-    names_ok = isinstance(modules, list) and all(isinstance(m, str) and _NAME_RE.match(m) for m in modules)
-    if not names_ok or not modules:
-        errors.append(f"{where}:modules must be a list of kernel module names, not {modules!r}")
-    port = lio.get("rdma_cm_port")
-    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
-        errors.append(f"{where}:rdma_cm_port must be a port number 1..65535 or null, not {port!r}")
-    attributes = lio.get("attributes")
-    if not isinstance(attributes, dict) or not all(_NAME_RE.match(str(k)) for k in attributes):
-        errors.append(f"{where}:attributes must map configfs attribute names to values, not {attributes!r}")
-    config_file = lio.get("config_file")
-    if not isinstance(config_file, str) or not config_file.startswith("/"):
-        errors.append(f"{where}:config_file must be an absolute path, not {config_file!r}")
-    if not isinstance(lio.get("service"), str) or not lio["service"]:
-        errors.append(f"{where}:service must be a service name, not {lio.get('service')!r}")
+    if len(nodes) != 2:
+        errors.append(f"pillar key {where}:nodes must name exactly two minions, not {len(nodes)}")
+    pair_mirror = pair.get("mirror") if isinstance(pair.get("mirror"), dict) else {}
+    owner = pair.get("owner", pair_mirror.get("owner", pillar_owner))
+    if owner is None:
+        errors.append(f"pillar key {where}:owner is missing: the minion id that creates and imports the pool")
+    elif isinstance(owner, str) and owner not in nodes:
+        names = ", ".join(str(node) for node in nodes)
+        errors.append(f"pillar key {where}:owner is {owner!r}, not one of the pair's nodes ({names})")
+    for node_id, facts in nodes.items():
+        _node_lun_problems(f"{where}:nodes:{node_id}", facts, errors, need_lun=False)
 
 
-def _check_values(cfg, errors):
-    """The merged settings' values (after defaults, pair sections and node facts)."""
-    t, m, s, b = cfg["target"], cfg["mirror"], cfg["snapshots"], cfg["backup"]
-    for key in ("device", "group", "handler", "driver"):
-        if not isinstance(t.get(key), str) or not _NAME_RE.match(t[key]):
-            errors.append(
-                f"pillar key mdtmirror:target:{key} must be a name of letters, digits, _.:- (not {t.get(key)!r})"
-            )
-    lun = t.get("lun")
-    if isinstance(lun, bool) or not isinstance(lun, int) or not 0 <= lun <= 16383:
-        errors.append(f"pillar key mdtmirror:target:lun must be a LUN number 0..16383, not {lun!r}")
-    if t.get("backend") not in BACKENDS:
-        errors.append(f"pillar key mdtmirror:target:backend must be scst or lio, not {t.get('backend')!r}")
-    _check_lio(t.get("lio"), errors)
-    if not isinstance(m.get("pool"), str) or not _POOL_RE.match(m["pool"]):
-        errors.append(f"pillar key mdtmirror:mirror:pool must be a pool name (a letter first), not {m.get('pool')!r}")
-    if not isinstance(cfg.get("manage_packages"), bool):
-        errors.append(f"pillar key mdtmirror:manage_packages must be true or false, not {cfg.get('manage_packages')!r}")
-    for section in ("initiator", "mirror"):
-        packages = cfg[section].get("packages")
-        if not isinstance(packages, list) or not all(isinstance(p, str) and p for p in packages):
-            errors.append(f"pillar key mdtmirror:{section}:packages must be a list of package names, not {packages!r}")
-    for section, key in (("target", "allow_wildcard"), ("target", "enable_service"), ("initiator", "discover"),
-                         ("initiator", "persist"), ("initiator", "enable_daemon"), ("mirror", "force"),
-                         ("snapshots", "enabled"), ("watch", "enabled"), ("failover", "auto")):  # fmt: skip
-        if not isinstance(cfg[section].get(key), bool):
-            errors.append(f"pillar key mdtmirror:{section}:{key} must be true or false, not {cfg[section].get(key)!r}")
-    policy = s.get("policy") or {}
-    for period, keep in policy.items():
-        if period not in PERIODS:
-            errors.append(f"pillar key mdtmirror:snapshots:policy:{period} is unknown (periods: {', '.join(PERIODS)})")
-        elif isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
-            errors.append(f"pillar key mdtmirror:snapshots:policy:{period} must be a count >= 0, not {keep!r}")
-    interval = s.get("interval")
-    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
-        errors.append(f"pillar key mdtmirror:snapshots:interval must be minutes >= 1, not {interval!r}")
-    beacon_interval = cfg["watch"].get("interval")
-    if isinstance(beacon_interval, bool) or not isinstance(beacon_interval, int) or beacon_interval < 1:
-        errors.append(f"pillar key mdtmirror:watch:interval must be seconds >= 1, not {beacon_interval!r}")
-    destination = b.get("destination")
-    if destination is not None and not (
-        isinstance(destination, str) and (destination.startswith("file:/") or destination.startswith("ssh:"))
-    ):
-        errors.append(
-            f"pillar key mdtmirror:backup:destination must be file:/dir or ssh:[user@]host:dataset, not {destination!r}"
-        )
+def _split_fleet(errors, own_pair):
+    """(this node's errors, other pairs' errors): a broken pair does not stop the other pairs' nodes."""
+    own, fleet = [], []
+    for error in errors:
+        match = re.match(r"pillar keys? mdtmirror:pairs:([^:\s]+)", error)
+        (fleet if match and match.group(1) != str(own_pair) else own).append(error)
+    return own, fleet
 
 
-def resolve(defaults, pillar, minion_id):
+def resolve(defaults, pillar, minion_id, schema):
     """
     This node's settings from the formula's ``defaults`` (the ``mdtmirror``
     mapping of defaults.yaml) and the pillar's ``mdtmirror`` mapping: defaults
     <- pillar <- the sections of the pair ``minion_id`` is a node of <- its
-    node entry. Returns the merged mapping plus ``pair`` (its name or None),
-    ``peer`` (the other node's id or None), ``node`` (this node's facts) and
-    ``errors`` (one sentence per problem, each naming its pillar key).
-    Pure: no host is looked at.
+    node entry. ``schema``: the ``mdtmirror`` entry of schema.yaml. Returns
+    the merged mapping plus ``pair`` (its name or None), ``peer`` (the other
+    node's id or None), ``node`` (this node's facts), ``errors`` (one
+    sentence per problem of this node's pillar, each naming its pillar key)
+    and ``fleet_errors`` (the problems of the other pairs' entries). Every
+    value is checked where it is written (a pair's override under its pair's
+    key); the merged values are only read when ``errors`` is empty. Pure: no
+    host is looked at, and no pillar makes it raise.
     """
     errors = []
     if pillar is None:
         pillar = {}
     if not isinstance(pillar, dict):
-        return dict(
-            _merge(defaults, {}), pair=None, peer=None, node={}, errors=["pillar key mdtmirror must be a mapping"]
-        )
-    _unknown_keys("mdtmirror", pillar, set(SECTIONS) | TOP_KEYS, errors)
-    _check_sections("mdtmirror", pillar, defaults, errors)
+        out = dict(_merge(defaults, {}), pair=None, peer=None, node={}, fleet_errors=[])
+        out["errors"] = [f"pillar key mdtmirror must be a mapping, not {pillar!r}"]
+        return out
+    check(schema, pillar, "mdtmirror", errors)
     top = {key: value for key, value in pillar.items() if not (key in SECTIONS and not isinstance(value, dict))}
+    top.pop("pairs", None)
+    top.pop("node", None)
     cfg = _merge(defaults, top)
+    pillar_mirror = pillar.get("mirror") if isinstance(pillar.get("mirror"), dict) else {}
 
-    pairs = pillar.get("pairs") or {}
-    if not isinstance(pairs, dict):
-        errors.append(f"pillar key mdtmirror:pairs must be a mapping of pair names, not {pairs!r}")
-        pairs = {}
+    pairs = pillar.get("pairs")
+    pairs = pairs if isinstance(pairs, dict) else {}
     mine = []  # (name, pair) of the pairs this minion is a node of
     for name, pair in pairs.items():
-        where = f"mdtmirror:pairs:{name}"
-        if not isinstance(pair, dict):
-            errors.append(f"pillar key {where} must be a mapping (nodes, owner, pool, sections), not {pair!r}")
-            continue
-        nodes = pair.get("nodes")
-        if not isinstance(nodes, dict):
-            errors.append(f"pillar key {where}:nodes must map the pair's two minion ids to their facts, not {nodes!r}")
-            continue
-        if minion_id in nodes:
+        _pair_problems(name, pair, pillar_mirror.get("owner"), errors)
+        if isinstance(pair, dict) and isinstance(pair.get("nodes"), dict) and minion_id in pair["nodes"]:
             mine.append((name, pair))
     if len(mine) > 1:
         names = " and ".join(f"mdtmirror:pairs:{name}" for name, _ in mine)
         errors.append(f"minion {minion_id} is a node of two pairs: {names}")
 
+    own_node = pillar.get("node") if isinstance(pillar.get("node"), dict) else {}
     if not mine:
-        cfg.update(pair=None, peer=None, node=cfg.get("node") or {})
-        _check_node("mdtmirror:node", cfg["node"], errors)
+        cfg.update(pair=None, peer=None, node=copy.deepcopy(own_node))
+        # A broken pairs mapping is its own error; no second one about the node's LUN.
+        if pillar.get("pairs") is None or isinstance(pillar.get("pairs"), dict):
+            _node_lun_problems("mdtmirror:node", own_node, errors, need_lun=True)
     else:
         name, pair = mine[0]
         where = f"mdtmirror:pairs:{name}"
-        _unknown_keys(where, pair, PAIR_KEYS, errors)
-        _check_sections(where, pair, defaults, errors)
         cfg = _merge(cfg, {key: pair[key] for key in SECTIONS if isinstance(pair.get(key), dict)})
         nodes = pair["nodes"]
-        if len(nodes) != 2:
-            errors.append(f"pillar key {where}:nodes must name exactly two minions, not {len(nodes)}")
-        node = nodes[minion_id] if nodes[minion_id] is not None else {}
+        entry = nodes[minion_id] if isinstance(nodes[minion_id], dict) else {}
         # The node's facts: its entry in the pair over the per-minion mdtmirror:node.
-        _check_node(f"{where}:nodes:{minion_id}", node, errors, need_lun=False)
-        if pillar.get("node") is not None:
-            _check_node("mdtmirror:node", pillar["node"], errors, need_lun=False)
-        merged_node = _merge(cfg.get("node") or {}, node if isinstance(node, dict) else {})
-        if isinstance(node, dict) and not merged_node.get("lun_path") and not merged_node.get("zvol"):
-            errors.append(
-                f"pillar key {where}:nodes:{minion_id}:lun_path is missing: the local block device to export "
-                "(or give zvol)"
-            )
+        merged_node = _merge(own_node, entry)
+        if not errors:
+            _node_lun_problems(f"{where}:nodes:{minion_id}", merged_node, errors, need_lun=True)
         peers = [peer for peer in nodes if peer != minion_id]
         cfg.update(pair=name, peer=peers[0] if len(peers) == 1 else None, node=merged_node)
         for key in ("pool", "owner"):
             if key in pair:
                 cfg["mirror"][key] = pair[key]
-        owner = cfg["mirror"].get("owner")
-        if owner is None:
-            errors.append(f"pillar key {where}:owner is missing: the minion id that creates and imports the pool")
-        elif owner not in nodes:
-            errors.append(f"pillar key {where}:owner is {owner!r}, not one of the pair's nodes ({', '.join(nodes)})")
-    _check_values(cfg, errors)
-    cfg["errors"] = errors
+    own, fleet = _split_fleet(errors, cfg["pair"])
+    if not own:
+        _cross_rules(cfg, own)
+    cfg["errors"], cfg["fleet_errors"] = own, fleet
     return cfg
+
+
+def _cross_rules(cfg, errors):
+    """Rules between keys of the merged settings (each value alone was right)."""
+    initiators = cfg["node"].get("initiators") or []
+    wild = [name for name in initiators if set(name) & set("*?!")]
+    if wild and not cfg["target"]["allow_wildcard"]:
+        errors.append(
+            f"pillar key mdtmirror:node:initiators: {', '.join(wild)} would let any matching initiator log in: "
+            "list initiator names, or set mdtmirror:target:allow_wildcard: true to mean it"
+        )
 
 
 # --------------------------------------------------------------------------
@@ -387,12 +414,25 @@ def formula_defaults():
     return _merge(defaults, families.get(__grains__.get("os_family")) or {})
 
 
-def settings(defaults=None):
+def _formula_schema():
+    """The ``mdtmirror`` entry of the formula's schema.yaml, from the master."""
+    text = __salt__["cp.get_file_str"](SCHEMA_URL)
+    if not text:
+        raise CommandExecutionError(f"cannot read {SCHEMA_URL}: is the mdtmirror formula in the master's file_roots?")
+    return salt.utils.yaml.safe_load(text)["mdtmirror"]
+
+
+def _host_paths_valid(errors):
+    """The host checks read under sysroot/paths: not while those keys are wrong."""
+    return not any(re.match(r"pillar key mdtmirror:(sysroot|paths)\b", error) for error in errors)
+
+
+def settings(defaults=None, schema=None):
     """
-    This minion's mdtmirror settings (see :py:func:`resolve`; ``defaults``:
-    the formula's, read from the master when not given), with the host
-    checks added to ``errors``: the local LUN is a block device, its LUN
-    number is free in the SCST group (or already ours).
+    This minion's mdtmirror settings (see :py:func:`resolve`; ``defaults``
+    and ``schema``: the formula's, read from the master when not given),
+    with the host checks added to ``errors``: the local LUN is a block
+    device, its LUN number is free in the SCST group (or already ours).
 
     CLI Example:
 
@@ -402,11 +442,13 @@ def settings(defaults=None):
     """
     if defaults is None:
         defaults = formula_defaults()
-    cfg = resolve(defaults, _pillar("mdtmirror"), __grains__["id"])
+    if schema is None:
+        schema = _formula_schema()
+    cfg = resolve(defaults, _pillar("mdtmirror"), __grains__["id"], schema)
     errors = cfg["errors"]
     node = cfg.get("node") or {}
-    path = node.get("lun_path") if isinstance(node, dict) else None
-    if isinstance(path, str) and path.startswith("/dev/") and not node.get("zvol"):
+    path = node.get("lun_path")
+    if isinstance(path, str) and path.startswith("/dev/") and not node.get("zvol") and _host_paths_valid(errors):
         problem = _block_device_problem(path)
         if problem:
             key = f"mdtmirror:pairs:{cfg['pair']}:nodes:{__grains__['id']}" if cfg["pair"] else "mdtmirror:node"
@@ -418,18 +460,21 @@ def settings(defaults=None):
     return cfg
 
 
-def errors(defaults=None):
+def errors(defaults=None, schema=None, fleet=False):
     """
     The problems of this minion's mdtmirror pillar, one sentence each naming
-    its key (empty: the formula may run).
+    its key (empty: the formula may run). ``fleet=True`` adds those of the
+    other pairs' entries (they do not stop this node).
 
     CLI Example:
 
     .. code-block:: bash
 
         salt '*mds*' mdtmirror.errors
+        salt-call mdtmirror.errors fleet=True
     """
-    return settings(defaults)["errors"]
+    cfg = settings(defaults, schema)
+    return cfg["errors"] + (cfg["fleet_errors"] if fleet else [])
 
 
 def _backend():
@@ -669,7 +714,7 @@ def _local_facts(cfg):
     return local
 
 
-def plan(defaults=None, role=None):
+def plan(defaults=None, role=None, schema=None):
     """
     This node's plan (:py:func:`plan_node`) with its settings: role (from
     where the pool is imported), what it exports, where it logs in, what
@@ -688,7 +733,7 @@ def plan(defaults=None, role=None):
     key = ("mdtmirror.plan", role, jid)
     if jid and key in __context__:
         return copy.deepcopy(__context__[key])
-    cfg = settings(defaults)
+    cfg = settings(defaults, schema)
     if cfg["errors"]:
         out = {"settings": cfg, "role": None, "why": "the pillar has errors", "problems": [], "missing": []}
         return out
@@ -738,6 +783,7 @@ def node_status():
         "role": p.get("role"),
         "why": p.get("why"),
         "errors": list(cfg["errors"]),
+        "fleet_errors": list(cfg["fleet_errors"]),
         "imported": False,
         "health": None,
         # What the failover runner needs of this node's pillar: it takes over only where this is true.

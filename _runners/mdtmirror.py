@@ -320,6 +320,15 @@ def fleet_status(statuses, expected=()):
         silent = peers - set(members)
         named |= peers
         out[pair] = pair_row(pair, members, silent)
+    # The problems of pairs' pillar entries, as the nodes of other pairs read them (a pair whose
+    # entry names no answering minion, or no minion at all, is seen only this way).
+    for st in answered.values():
+        for error in st.get("fleet_errors") or []:
+            pair = error.split("mdtmirror:pairs:", 1)[1].split(":", 1)[0].split(" ", 1)[0]
+            row = out.setdefault(pair, {"whole": False, "nodes": [], "problems": []})
+            if f"pillar: {error}" not in row["problems"]:
+                row["problems"].append(f"pillar: {error}")
+                row["whole"] = False
     unknown = sorted(set(expected) - named)
     if unknown:
         out["?"] = {"whole": False, "nodes": unknown, "problems": [f"{n} did not answer" for n in unknown]}

@@ -7,6 +7,7 @@
 {%- from tpldir ~ "/map.jinja" import mdtmirror, plan, pillar_errors with context %}
 {%- set takeover = salt["pillar.get"]("mdtmirror_operation") == "takeover" %}
 {{ pillar_errors("activate") }}
+{%- if not mdtmirror.errors %}
 
 include:
   - mdtmirror.target
@@ -29,4 +30,5 @@ mdtmirror-pool-import:
       - srp: mdtmirror-srp-login
     - require_in:
       - zfsmirror: mdtmirror-pool
+{%- endif %}
 {%- endif %}

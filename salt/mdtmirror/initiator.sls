@@ -5,6 +5,7 @@
 {%- from tpldir ~ "/map.jinja" import mdtmirror, plan, pillar_errors with context %}
 {%- set i = mdtmirror.initiator %}
 {{ pillar_errors("initiator") }}
+{%- if not mdtmirror.errors %}
 
 include:
   - mdtmirror.modules
@@ -56,4 +57,5 @@ mdtmirror-srp-logout:
     - target: {{ plan.logout.target | json }}
     - require:
       - srp: mdtmirror-srp-module
+{%- endif %}
 {%- endif %}

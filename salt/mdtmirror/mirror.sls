@@ -5,6 +5,7 @@
 {%- from tpldir ~ "/map.jinja" import mdtmirror, plan, pillar_errors with context %}
 {%- set m = mdtmirror.mirror %}
 {{ pillar_errors("mirror") }}
+{%- if not mdtmirror.errors %}
 {%- if plan.get("pool") %}
 {%-   set p = plan.pool %}
 {%-   if not p.local or not p.remote %}
@@ -29,4 +30,5 @@ mdtmirror-pool:
 mdtmirror-hostid:
   zfsmirror.hostid_present:
     - name: {{ ("standby for pool " ~ m.pool ~ ": " ~ plan.why) | json }}
+{%- endif %}
 {%- endif %}

@@ -3,6 +3,7 @@
     port GIDs) exist, so they are published to the mine right away. -#}
 {%- from tpldir ~ "/map.jinja" import mdtmirror, pillar_errors with context %}
 {{ pillar_errors("modules") }}
+{%- if not mdtmirror.errors %}
 {%- set packages = mdtmirror.initiator.packages + mdtmirror.mirror.packages %}
 {%- if mdtmirror.target.backend == "lio" %}
 {%-   set packages = mdtmirror.target.lio.packages + packages %}
@@ -42,3 +43,4 @@ mdtmirror-srp-module:
   srp.module_loaded:
     - options: {{ mdtmirror.initiator.module_options | json }}
     - publish: true
+{%- endif %}

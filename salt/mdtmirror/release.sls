@@ -5,6 +5,7 @@
     exports at a time. -#}
 {%- from tpldir ~ "/map.jinja" import mdtmirror, plan, pillar_errors with context %}
 {{ pillar_errors("release") }}
+{%- if not mdtmirror.errors %}
 
 include:
   - mdtmirror.initiator
@@ -16,4 +17,5 @@ mdtmirror-pool-export:
 {%- if plan.get("logout") %}
     - require_in:
       - srp: mdtmirror-srp-logout
+{%- endif %}
 {%- endif %}

@@ -4,6 +4,7 @@
     imported, so it follows the pool through a failover. -#}
 {%- from tpldir ~ "/map.jinja" import mdtmirror, pillar_errors with context %}
 {{ pillar_errors("snapshots") }}
+{%- if not mdtmirror.errors %}
 {%- set s = mdtmirror.snapshots %}
 {%- set b = mdtmirror.backup %}
 {%- set dataset = s.dataset or mdtmirror.mirror.pool %}
@@ -34,4 +35,5 @@ mdtmirror-backup:
 mdtmirror-snapshots:
   test.succeed_without_changes:
     - name: "snapshots and backups are disabled in the pillar (mdtmirror:snapshots:enabled, mdtmirror:backup:destination)"
+{%- endif %}
 {%- endif %}

@@ -4,6 +4,7 @@
     export this node's own disk, which the pool no longer holds. -#}
 {%- from tpldir ~ "/map.jinja" import mdtmirror, plan, pillar_errors with context %}
 {{ pillar_errors("standby") }}
+{%- if not mdtmirror.errors %}
 
 include:
   - mdtmirror.target
@@ -22,4 +23,5 @@ mdtmirror-pool-export:
       - lio: mdtmirror-lio-backstore
 {%- else %}
       - scst: mdtmirror-scst-device
+{%- endif %}
 {%- endif %}

@@ -10,6 +10,7 @@
 {%- set initiators = export.get("initiators") %}
 {%- set peer_facts_missing = plan.get("export") and initiators is none %}
 {{ pillar_errors("target") }}
+{%- if not mdtmirror.errors %}
 
 include:
   - mdtmirror.modules
@@ -222,6 +223,7 @@ mdtmirror-scst-service:
     - name: {{ t.service }}
     - require:
       - scst: mdtmirror-scst-config
+{%- endif %}
 {%- endif %}
 {%- endif %}
 {%- endif %}

@@ -4,6 +4,7 @@
     says which role the node has and why (mdtmirror.plan). -#}
 {%- from tpldir ~ "/map.jinja" import mdtmirror, plan, pillar_errors with context %}
 {{ pillar_errors("validate") }}
+{%- if not mdtmirror.errors %}
 
 {%- set summary = "pillar of " ~ grains["id"] ~ ": pair " ~ mdtmirror.pair ~ ", peer " ~ mdtmirror.peer
       ~ ", owner " ~ mdtmirror.mirror.owner ~ "; role " ~ plan.role ~ ": " ~ plan.why %}
@@ -11,3 +12,4 @@
 mdtmirror-pillar-valid:
   test.succeed_without_changes:
     - name: {{ summary | json }}
+{%- endif %}

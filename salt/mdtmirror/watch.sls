@@ -5,6 +5,7 @@
     (and beacons.conf) follows the pillar. -#}
 {%- from tpldir ~ "/map.jinja" import mdtmirror, pillar_errors with context %}
 {{ pillar_errors("watch") }}
+{%- if not mdtmirror.errors %}
 {%- set w = mdtmirror.watch %}
 {%- set node = mdtmirror.node or {} %}
 {%- set local = mdtmirror.mirror.local or ("/dev/zvol/" ~ node.zvol.name if node.get("zvol") else node.get("lun_path")) %}
@@ -31,4 +32,5 @@ mdtmirror-beacon:
   beacon.absent:
     - name: mdtmirror
     - save: true
+{%- endif %}
 {%- endif %}

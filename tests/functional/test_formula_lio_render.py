@@ -117,3 +117,24 @@ def test_target_sls_with_the_default_scst_backend_has_no_lio_state(tmp_path):
     assert not [sid for sid, (fun, _) in states.items() if fun.startswith("lio.") or fun == "kmod.present"], states
     assert states["mdtmirror-scst-device"][0] == "scst.device_present"
     assert states["mdtmirror-scst-modules"][0] == "scst.modules_loaded"
+
+
+def test_a_bad_pillar_renders_only_its_errors_even_under_test_true(tmp_path):
+    """Salt ignores failhard under test=True: every stage of the formula must stop by itself at a
+    pillar error, and no stage may ask the host anything (here: a zpool that logs each call)."""
+    calls = tmp_path / "zpool-calls"
+    zpool = tmp_path / "zpool"
+    zpool.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexit 1\n')
+    zpool.chmod(0o755)
+    pillar = {
+        "node": {"lun_path": "/dev/sdb", "initiators": [PEER_GID]},
+        "target": {"attributes": {"blocksize": 131072}},
+        "bin": {"zpool": str(zpool)},
+    }
+    rendered = _states(_show_sls(tmp_path, "mdtmirror", pillar))
+    assert rendered and all(sid.endswith("-pillar-error-1") for sid in rendered), sorted(rendered)
+    stages = {sid.split("-")[1] for sid in rendered}
+    assert stages == {"target", "initiator", "mirror", "snapshots", "watch"}, stages
+    (message,) = {args["name"] for _, args in rendered.values()}
+    assert message.startswith("pillar key mdtmirror:target:attributes:blocksize must be one of 512, 4096"), message
+    assert not calls.exists(), calls.read_text()

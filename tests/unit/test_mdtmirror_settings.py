@@ -17,10 +17,11 @@ from tests.loadermods import load
 settings_mod = load("_modules", "mdtmirror")
 DEFAULTS = yaml.safe_load((REPO / "salt/mdtmirror/defaults.yaml").read_text())["mdtmirror"]
 EXAMPLE = yaml.safe_load((REPO / "pillar.example").read_text())["mdtmirror"]
+SCHEMA = yaml.safe_load((REPO / "salt/mdtmirror/schema.yaml").read_text())["mdtmirror"]
 
 
 def resolve(pillar, minion="mds01"):
-    return settings_mod.resolve(DEFAULTS, pillar, minion)
+    return settings_mod.resolve(DEFAULTS, pillar, minion, SCHEMA)
 
 
 def example():
@@ -116,8 +117,8 @@ def test_node_named_in_two_pairs():
         ),
         (lambda p: p["pairs"]["fs1-mdt0"].update(owner="mds09"), "mdtmirror:pairs:fs1-mdt0:owner"),
         (lambda p: p["pairs"]["fs1-mdt0"].pop("owner"), "mdtmirror:pairs:fs1-mdt0:owner"),
-        (lambda p: p["pairs"]["fs1-mdt0"].update(pool="1pool"), "mdtmirror:mirror:pool"),
-        (lambda p: p["pairs"]["fs1-mdt0"].update(target={"lun": 16384}), "mdtmirror:target:lun"),
+        (lambda p: p["pairs"]["fs1-mdt0"].update(pool="1pool"), "mdtmirror:pairs:fs1-mdt0:pool"),
+        (lambda p: p["pairs"]["fs1-mdt0"].update(target={"lun": 16384}), "mdtmirror:pairs:fs1-mdt0:target:lun"),
         (lambda p: p["target"].update(lun="zero"), "mdtmirror:target:lun"),
         (lambda p: p["target"].update(group="MDS servers"), "mdtmirror:target:group"),
         (lambda p: p["target"].update(devcie="MDT1"), "mdtmirror:target:devcie"),

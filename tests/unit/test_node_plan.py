@@ -10,7 +10,7 @@ import pytest
 
 from tests.captures import scst_capture
 from tests.loadermods import load
-from tests.unit.test_mdtmirror_settings import DEFAULTS
+from tests.unit.test_mdtmirror_settings import DEFAULTS, SCHEMA
 
 mdtmirror = load("_modules", "mdtmirror")
 scst = load("_modules", "scst")
@@ -37,7 +37,7 @@ def settings(minion="mds01", backend="scst", link_layer="Ethernet", **pair_extra
     }
     if backend == "lio":
         pillar["target"]["lio"] = {"rdma_cm_port": 4444}
-    cfg = mdtmirror.resolve(copy.deepcopy(DEFAULTS), pillar, minion)
+    cfg = mdtmirror.resolve(copy.deepcopy(DEFAULTS), pillar, minion, SCHEMA)
     assert cfg["errors"] == []
     return cfg
 
