@@ -553,16 +553,19 @@ def running_rdma_cm_port():
     return int(value) if value and value.isdigit() and value != "0" else None
 
 
-def validate_backstore(name, dev):
+def validate_backstore(name, dev, new=False):
     """
     Check a backstore declaration before anything is made: its name, and that
-    ``dev`` is an absolute path (a block device when it exists).
+    ``dev`` is an absolute path (a block device when it exists). ``new``: the
+    backstore is about to be made, so ``dev`` must also be free: iblock opens
+    it exclusively, and a disk another holder has open (an imported pool, a
+    mount, an SCST export) would answer EBUSY (``mdtmirror.disk_problem``).
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt '*' lio.validate_backstore MDT0 /dev/disk/by-id/scsi-35000c500a1b2c3d4
+        salt '*' lio.validate_backstore MDT0 /dev/disk/by-id/scsi-35000c500a1b2c3d4 new=True
     """
     _check_name("backstore", name)
     if not isinstance(dev, str) or not dev.startswith("/"):
@@ -570,6 +573,10 @@ def validate_backstore(name, dev):
     # Missing is allowed here (a zvol made earlier in the same run); a file or directory never is.
     if os.path.exists(dev) and not stat.S_ISBLK(os.stat(dev).st_mode):
         raise SaltInvocationError(f"backstore {name}: {dev} is not a block device")
+    if new and os.path.exists(dev):
+        problem = __salt__["mdtmirror.disk_problem"](dev, block=False, exclusive=True)
+        if problem:
+            raise CommandExecutionError(f"backstore {name}: device {dev} {problem}")
     return True
 
 

@@ -22,9 +22,11 @@ it exports nothing and logs in to the peer's LUN); the other is **standby**
 """
 
 import copy
+import errno
 import ipaddress
 import os
 import re
+import stat
 import time
 
 import salt.utils.yaml
@@ -39,7 +41,18 @@ except ImportError:
 
 __virtualname__ = "mdtmirror"
 
-__all__ = ["settings", "errors", "formula_defaults", "local_targets", "plan", "node_facts", "node_status", "plan_node"]
+__all__ = [
+    "settings",
+    "errors",
+    "formula_defaults",
+    "local_targets",
+    "plan",
+    "node_facts",
+    "node_status",
+    "plan_node",
+    "disk_problem",
+    "restore_points",
+]
 
 # The sections a pair may override (schema.yaml marks them ``pair: true``).
 SECTIONS = ("target", "initiator", "mirror", "snapshots", "backup", "watch", "failover")
@@ -274,7 +287,7 @@ def resolve(defaults, pillar, minion_id, schema):
     if pillar is None:
         pillar = {}
     if not isinstance(pillar, dict):
-        out = dict(_merge(defaults, {}), pair=None, peer=None, node={}, fleet_errors=[])
+        out = dict(_merge(defaults, {}), pair=None, peer=None, node={}, fleet_errors=[], warnings=[])
         out["errors"] = [f"pillar key mdtmirror must be a mapping, not {pillar!r}"]
         return out
     check(schema, pillar, "mdtmirror", errors)
@@ -320,7 +333,22 @@ def resolve(defaults, pillar, minion_id, schema):
     if not own:
         _cross_rules(cfg, own)
     cfg["errors"], cfg["fleet_errors"] = own, fleet
+    cfg["warnings"] = _warnings(cfg, minion_id) if not own else []
     return cfg
+
+
+def _warnings(cfg, minion_id):
+    """Layouts that work but that the admin should know are risky (the validate stage shows them)."""
+    zvol = (cfg.get("node") or {}).get("zvol")
+    if not zvol or cfg["mirror"].get("local"):
+        return []
+    where = f"mdtmirror:pairs:{cfg['pair']}:nodes:{minion_id}" if cfg.get("pair") else "mdtmirror:node"
+    return [
+        f"pillar key {where}:zvol: while this node is active, pool {cfg['mirror']['pool']} has /dev/zvol/"
+        f"{zvol['name']} as its local side, a zvol of another pool of the same host: a nested pool, which "
+        "OpenZFS does not support (open deadlock reports, openzfs/zfs#11253). A whole disk or a partition "
+        "(lun_path) is the safe layout."
+    ]
 
 
 def _cross_rules(cfg, errors):
@@ -355,21 +383,46 @@ def _host(path):
     return os.path.join(sysroot, path.lstrip("/"))
 
 
-def _block_device_problem(path):
-    """Why ``path`` (a host path) is not a block device, or None: the kernel
-    lists every block device in ``/sys/class/block`` under its /dev name, so
-    the path must resolve to ``/dev/<name>`` with that entry."""
+def disk_problem(path, block=True, exclusive=False):
+    """
+    What the kernel will refuse about opening ``path`` (a /dev path, under
+    ``mdtmirror:sysroot``) as a disk, in words naming the errno, or None:
+    missing (ENOENT); with ``block``, not a block device (the kernel lists
+    every block device in ``/sys/class/block`` under its /dev name:
+    ENOTBLK); with ``exclusive``, held open exclusively by another holder
+    (a mounted filesystem, an imported pool, an SCST vdisk_blockio or LIO
+    iblock export, md/dm): the exclusive open SCST and LIO make answers
+    EBUSY. The exclusive probe is an ``O_EXCL`` open and close of the device
+    node, so only a real block device can answer it; ask it only for a disk
+    about to be opened (the disk of an existing export is held by it).
+    The SCST and LIO states ask it before any write, test=True included.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt 'mds01' mdtmirror.disk_problem /dev/disk/by-id/scsi-35000c500a1b2c3d4 exclusive=True
+    """
     real = _host(path)
     if not os.path.exists(real):
-        return "does not exist"
-    sysroot = os.path.realpath(_host("/"))
+        return "does not exist (ENOENT)"
     resolved = os.path.realpath(real)
-    if os.path.isdir(resolved):
-        return "is a directory"
-    relative = os.path.relpath(resolved, sysroot)
-    parent, name = os.path.split(relative)
-    if parent != "dev" or not os.path.exists(_host(f"/sys/class/block/{name}")):
-        return f"resolves to /{relative}, which is not a block device (not in /sys/class/block)"
+    if block:
+        if os.path.isdir(resolved):
+            return "is a directory"
+        relative = os.path.relpath(resolved, os.path.realpath(_host("/")))
+        parent, name = os.path.split(relative)
+        if parent != "dev" or not os.path.exists(_host(f"/sys/class/block/{name}")):
+            return f"resolves to /{relative}, which is not a block device (not in /sys/class/block: ENOTBLK)"
+    if exclusive and stat.S_ISBLK(os.stat(resolved).st_mode):
+        try:
+            os.close(os.open(resolved, os.O_RDONLY | os.O_EXCL | os.O_CLOEXEC))
+        except OSError as exc:
+            if exc.errno == errno.EBUSY:
+                return (
+                    "is held open exclusively by another holder (a mounted filesystem, an imported pool, an "
+                    "SCST or LIO export, md/dm): opening it for an export would fail with EBUSY"
+                )
     return None
 
 
@@ -449,7 +502,7 @@ def settings(defaults=None, schema=None):
     node = cfg.get("node") or {}
     path = node.get("lun_path")
     if isinstance(path, str) and path.startswith("/dev/") and not node.get("zvol") and _host_paths_valid(errors):
-        problem = _block_device_problem(path)
+        problem = disk_problem(path)
         if problem:
             key = f"mdtmirror:pairs:{cfg['pair']}:nodes:{__grains__['id']}" if cfg["pair"] else "mdtmirror:node"
             errors.append(f"pillar key {key}:lun_path: {path} {problem}")
@@ -743,6 +796,31 @@ def plan(defaults=None, role=None, schema=None):
     if jid:
         __context__[key] = copy.deepcopy(out)
     return out
+
+
+def restore_points():
+    """
+    The backups of this node's MDT that can be restored: its pillar's
+    ``backup:destination`` listed by ``zfsmirror.restore_points`` (for a
+    ``file:`` directory, the streams of ``snapshots:dataset`` or the pool).
+    Returns ``{"destination", "dataset", "points"}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*mds*' mdtmirror.restore_points
+    """
+    cfg = settings()
+    if cfg["errors"]:
+        raise CommandExecutionError("the pillar has errors: " + "; ".join(cfg["errors"]))
+    destination = cfg["backup"]["destination"]
+    if not destination:
+        raise CommandExecutionError("pillar key mdtmirror:backup:destination is not set: this pair makes no backups")
+    dataset = cfg["snapshots"]["dataset"] or cfg["mirror"]["pool"]
+    narrow = dataset if destination.startswith("file:") else None
+    points = __salt__["zfsmirror.restore_points"](destination, dataset=narrow)
+    return {"destination": destination, "dataset": dataset, "points": points}
 
 
 def node_facts():

@@ -899,21 +899,13 @@ def _backing_problem(handler, filename):
     """
     What the kernel will refuse about a vdisk backing path, found before any
     write (so test=True does not promise a device the real run cannot open):
-    a missing path (ENOENT), and for vdisk_blockio one that is not a block
-    device (ENOTBLK; the kernel lists every block device in
-    ``/sys/class/block`` under its /dev name). None when it will open.
+    a missing path (ENOENT); for vdisk_blockio one that is not a block device
+    (ENOTBLK) or one another holder has open exclusively (EBUSY: vdisk_blockio
+    opens its disk exclusively, and so do ZFS, LIO and mounts). None when it
+    will open. The rules are ``mdtmirror.disk_problem``'s.
     """
-    sysroot = _config("mdtmirror:sysroot", "/") or "/"
-    host_path = os.path.join(sysroot, filename.lstrip("/"))
-    if not os.path.exists(host_path):
-        return "does not exist (the kernel would answer ENOENT)"
-    if handler != "vdisk_blockio":
-        return None
-    resolved = os.path.relpath(os.path.realpath(host_path), os.path.realpath(sysroot))
-    parent, dev = os.path.split(resolved)
-    if parent != "dev" or not os.path.exists(os.path.join(sysroot, "sys/class/block", dev)):
-        return f"resolves to /{resolved}, not a block device (vdisk_blockio needs one: ENOTBLK)"
-    return None
+    blockio = handler == "vdisk_blockio"
+    return __salt__["mdtmirror.disk_problem"](filename, block=blockio, exclusive=blockio)
 
 
 def validate_device(name, handler, filename=None, allow_nv_cache=False, **attributes):

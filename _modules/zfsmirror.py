@@ -102,6 +102,8 @@ __all__ = [
     "snapshot",
     "prune",
     "backup",
+    "restore_points",
+    "restore",
     "snapshot_job",
     "backup_job",
 ]
@@ -3286,6 +3288,214 @@ def backup(dataset, destination, prefix="mdtmirror-", hold_tag="mdtmirror-backup
             raise CommandExecutionError(
                 f"{plan['send']} was sent and is held, but releasing the previous hold failed: {exc}"
             ) from None
+    return result
+
+
+# --------------------------------------------------------------------------
+# restore: back from a backup, never over a live dataset unless told
+# --------------------------------------------------------------------------
+
+
+def parse_backup_files(names):
+    """
+    The backup streams among the file names of a ``file:`` destination
+    (:py:func:`backup` writes ``<dataset, / as +>@<snapshot>.full.zsend``
+    and ``...@<snapshot>.from-<base snapshot>.zsend``; ``.partial`` files and
+    anything else are ignored). Pure. Returns ``{dataset: {snapshot: {"file",
+    "base" (None for a full stream)}}}``.
+    """
+    out = {}
+    for name in sorted(names):
+        if not name.endswith(".zsend") or "@" not in name:
+            continue
+        dataset, _, rest = name[: -len(".zsend")].partition("@")
+        if rest.endswith(".full"):
+            snapshot, base = rest[: -len(".full")], None
+        elif ".from-" in rest:
+            snapshot, _, base = rest.rpartition(".from-")
+        else:
+            continue
+        if snapshot and (base is None or base):
+            out.setdefault(dataset.replace("+", "/"), {})[snapshot] = {"file": name, "base": base}
+    return out
+
+
+def restore_chain(streams, snapshot):
+    """
+    The streams to receive, in order, to get ``snapshot`` back: its file, its
+    base's, ... back to a full stream (``streams``: one dataset's entry of
+    :py:func:`parse_backup_files`). Pure; raises naming the missing link.
+    """
+    chain, seen, name = [], set(), snapshot
+    while True:
+        entry = streams.get(name)
+        if entry is None:
+            needed = f"the stream of {name}, which {chain[-1]['file']} is based on" if chain else name
+            raise CommandExecutionError(f"cannot restore {snapshot}: no backup file for {needed}")
+        if name in seen:
+            raise CommandExecutionError(f"cannot restore {snapshot}: the backup files' bases form a loop at {name}")
+        seen.add(name)
+        chain.append({"snapshot": name, **entry})
+        if entry["base"] is None:
+            return list(reversed(chain))
+        name = entry["base"]
+
+
+def _ssh_source(dest):
+    return [_bin("ssh"), "-o", "BatchMode=yes", dest["host"], _config("mdtmirror:bin:remote_zfs", "zfs") or "zfs"]
+
+
+def restore_points(source, dataset=None):
+    """
+    What can be restored from a backup destination (``file:<dir>`` or
+    ``ssh:[user@]host:<dataset>``, as :py:func:`backup` writes them): one
+    entry per snapshot, oldest first, ``{"dataset", "snapshot", "streams"
+    (how many files to receive, file: only), "bytes", "problem" (why it
+    cannot be restored, or None)}``. ``dataset`` narrows a directory that
+    holds backups of several datasets. Nothing is changed.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt mds01 zfsmirror.restore_points file:/backup/mdt0
+        salt mds01 zfsmirror.restore_points ssh:backup@bk01:tank/mdt0
+    """
+    dest = parse_destination(source)
+    if dest["kind"] == "ssh":
+        cmd = _ssh_source(dest) + ["list", "-H", "-p", "-t", "snapshot", "-d", "1", "-s", "createtxg"]
+        ret = _run(cmd + ["-o", "name,used", dest["dataset"]], ignore_retcode=True)
+        if ret.get("retcode") != 0:
+            raise _failed(f"listing the snapshots of {dest['dataset']} on {dest['host']}", ret)
+        points = []
+        for line in (ret.get("stdout") or "").splitlines():
+            name, _, used = line.partition("\t")
+            points.append(
+                {"dataset": dest["dataset"], "snapshot": name.partition("@")[2], "streams": None,
+                 "bytes": int(used) if used.isdigit() else None, "problem": None}
+            )  # fmt: skip
+        return points
+    if not os.path.isdir(dest["path"]):
+        raise CommandExecutionError(f"backup directory {dest['path']} does not exist")
+    found = parse_backup_files(os.listdir(dest["path"]))
+    if dataset is not None:
+        found = {dataset: found.get(dataset, {})}
+    points = []
+    for name, streams in sorted(found.items()):
+        rows = []
+        for snapshot in streams:
+            try:
+                chain = restore_chain(streams, snapshot)
+                problem = None
+            except CommandExecutionError as exc:
+                chain, problem = [streams[snapshot]], str(exc)
+            size = sum(os.path.getsize(os.path.join(dest["path"], c["file"])) for c in chain)
+            rows.append(
+                {"dataset": name, "snapshot": snapshot, "streams": len(chain), "bytes": size, "problem": problem}
+            )
+        # Oldest first: the schedule's snapshot names carry their UTC time (<prefix>%Y%m%dT%H%M%SZ).
+        points.extend(sorted(rows, key=lambda row: row["snapshot"]))
+    return points
+
+
+def _verify_file(path):
+    """``zstream dump`` of a backup file before it is received (when zstream is installed)."""
+    zstream = _zstream_bin()
+    if not zstream:
+        return None
+    with open(path, "rb") as stream:
+        proc = subprocess.run([zstream, "dump"], stdin=stream, capture_output=True, check=False)
+    verdict = parse_zstream_dump(proc.stdout.decode("utf-8", "replace"))
+    if proc.returncode != 0 or not verdict["ok"]:
+        words = verdict["problems"] if proc.returncode == 0 else [proc.stderr.decode("utf-8", "replace").strip()]
+        raise CommandExecutionError(f"backup file {path} is damaged (zstream dump): {'; '.join(words)}")
+    return f"{os.path.basename(path)}: {verdict['begin']} BEGIN/{verdict['end']} END records, checksums match"
+
+
+def _receive_file(path, recv_cmd):
+    with open(path, "rb") as stream:
+        proc = subprocess.run(recv_cmd, stdin=stream, capture_output=True, check=False)
+    if proc.returncode != 0:
+        text = (proc.stdout + proc.stderr).decode("utf-8", "replace").strip() or "no output"
+        raise CommandExecutionError(f"{_cmd_text(recv_cmd)} < {path} failed (exit {proc.returncode}): {text}")
+
+
+def restore(source, target, snapshot=None, dataset=None, force=False, test=False):
+    """
+    Receive a backup into ``target``, a dataset that must not exist yet
+    (``mdtpool/restore``, or a dataset of another pool): the live MDT is
+    never written over unless ``force=True`` (then ``zfs recv -F``
+    replaces what ``target`` holds). From ``file:<dir>``: the full stream
+    and every incremental one up to ``snapshot`` (default: the newest that
+    can be restored), each checked by ``zstream dump`` before it is
+    received; from ``ssh:[user@]host:<dataset>``: ``zfs send`` of that
+    snapshot there, piped into ``zfs recv`` here and through ``zstream
+    dump``. ``zfs recv`` verifies every record's checksum too. The copy is
+    received unmounted (``-u``). ``dataset``: which dataset's backups, when
+    the directory holds several.
+
+    Returns ``{"changed", "test", "target", "snapshot", "streams",
+    "verified", "commands"}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt mds01 zfsmirror.restore file:/backup/mdt0 mdtpool/restore test=True
+        salt mds01 zfsmirror.restore file:/backup/mdt0 mdtpool/restore snapshot=mdtmirror-20261206T120000Z
+        salt mds01 zfsmirror.restore ssh:backup@bk01:tank/mdt0 mdtpool/restore
+    """
+    if "/" in str(target):
+        _check_dataset(target, "restore target")
+    else:
+        _check_pool(target)
+    dest = parse_destination(source)
+    zfs = _bin("zfs")
+    exists = _run([zfs, "list", "-H", "-o", "name", target], ignore_retcode=True).get("retcode") == 0
+    if exists and not force:
+        raise CommandExecutionError(
+            f"restore target {target} exists: restore into a new dataset (e.g. {target.split('/')[0]}/restore), "
+            "or give force=True to replace what it holds (it is destroyed)"
+        )
+    if "/" not in target and not force:
+        raise CommandExecutionError(f"restore target {target} is a pool: name a dataset in it (e.g. {target}/restore)")
+    recv = [zfs, "recv", "-u"] + (["-F"] if force else [])
+    result = {"changed": True, "test": bool(test), "target": target, "snapshot": None, "streams": [],
+              "verified": [], "commands": []}  # fmt: skip
+    if dest["kind"] == "ssh":
+        points = restore_points(source)
+        names = [p["snapshot"] for p in points]
+        snapshot = snapshot or (names[-1] if names else None)
+        if snapshot not in names:
+            raise CommandExecutionError(f"{dest['dataset']} on {dest['host']} has no snapshot {snapshot!r}")
+        send_cmd = _ssh_source(dest) + ["send", f"{dest['dataset']}@{snapshot}"]
+        result.update(snapshot=snapshot, streams=[f"{dest['host']}:{dest['dataset']}@{snapshot}"],
+                      commands=[send_cmd, recv + [target]])  # fmt: skip
+        if test:
+            return result
+        streamed = _stream(send_cmd, receiver_cmd=recv + [target])
+        result["verified"].append(streamed["verified"])
+        return result
+    found = parse_backup_files(os.listdir(dest["path"])) if os.path.isdir(dest["path"]) else {}
+    if dataset is None and len(found) > 1:
+        raise SaltInvocationError(f"{dest['path']} holds backups of {', '.join(sorted(found))}: say which (dataset=)")
+    streams = found.get(dataset) if dataset is not None else next(iter(found.values()), None)
+    if not streams:
+        raise CommandExecutionError(f"no backup files in {dest['path']}" + (f" for {dataset}" if dataset else ""))
+    if snapshot is None:
+        whole = [p for p in restore_points(source, dataset) if p["problem"] is None]
+        if not whole:
+            raise CommandExecutionError(f"no backup in {dest['path']} has a complete chain from a full stream")
+        snapshot = whole[-1]["snapshot"]
+    chain = restore_chain(streams, snapshot)
+    files = [os.path.join(dest["path"], c["file"]) for c in chain]
+    result.update(snapshot=snapshot, streams=files, commands=[recv + [target] for _ in files])
+    if test:
+        return result
+    for index, path in enumerate(files):
+        result["verified"].append(_verify_file(path))
+        # Only the full stream may replace the target (-F); the incremental ones apply on top of it.
+        _receive_file(path, (recv if index == 0 else [zfs, "recv", "-u"]) + [target])
     return result
 
 

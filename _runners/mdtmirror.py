@@ -21,7 +21,7 @@ def __virtual__():
     return __virtualname__
 
 
-def _ask(tgt, tgt_type="glob", timeout=30):
+def _ask(tgt, tgt_type="glob", timeout=30, fun="mdtmirror.node_status"):
     """
     ``{minion: node_status or whatever it said}`` of the minions matching
     ``tgt`` that returned, from one call to all of them (``timeout`` seconds,
@@ -32,7 +32,7 @@ def _ask(tgt, tgt_type="glob", timeout=30):
     client = salt.client.get_local_client(mopts=__opts__)
     got = client.cmd(
         tgt,
-        "mdtmirror.node_status",
+        fun,
         tgt_type=tgt_type,
         timeout=timeout,
         gather_job_timeout=timeout,
@@ -474,3 +474,32 @@ def wait_whole(pairs, tgt="*mds*", tgt_type="glob", timeout=600, interval=5):
             why = "; ".join(f"{p}: {', '.join(row['problems'])}" for p, row in sorted(broken.items()))
             return {"Error": f"not whole after {timeout} s: {why}"}
         time.sleep(float(interval))
+
+
+def restore_points(pair=None, tgt="*mds*", tgt_type="glob", timeout=60):
+    """
+    What can be restored, per pair: the pair's active node (where the backup
+    job runs) lists its pillar's ``backup:destination``
+    (``mdtmirror.restore_points``): one entry per snapshot, oldest first,
+    with the number of streams to receive and why one cannot be restored.
+    ``pair``: only that pair. Restore with ``zfsmirror.restore`` on the node
+    that should receive the copy (never over the live MDT without
+    ``force=True``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run mdtmirror.restore_points
+        salt-run mdtmirror.restore_points pair=fs1-mdt0
+    """
+    statuses = _ask(tgt, tgt_type, timeout)
+    out = {}
+    for node, st in sorted(statuses.items()):
+        if not isinstance(st, dict) or (pair and st.get("pair") != pair) or not st.get("imported"):
+            continue
+        answer = _ask(node, "glob", timeout, fun="mdtmirror.restore_points").get(node, "did not answer")
+        out[st.get("pair") or node] = {"node": node, **(answer if isinstance(answer, dict) else {"error": answer})}
+    if pair and pair not in out:
+        out[pair] = {"error": f"no node of pair {pair} answered with the pool imported"}
+    return out

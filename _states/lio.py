@@ -165,9 +165,9 @@ def backstore_present(name, dev, serial, attributes=None):
     attributes = dict(attributes or {})
 
     def build():
-        __salt__["lio.validate_backstore"](name, dev)
         plan = _Plan()
         stores = _backstores()
+        __salt__["lio.validate_backstore"](name, dev, new=name not in stores)
         if name not in stores:
             plan.add(
                 name,

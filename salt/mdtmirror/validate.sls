@@ -12,4 +12,10 @@
 mdtmirror-pillar-valid:
   test.succeed_without_changes:
     - name: {{ summary | json }}
+{%- for warning in mdtmirror.warnings %}
+
+mdtmirror-pillar-warning-{{ loop.index }}:
+  test.show_notification:
+    - text: {{ warning | json }}
+{%- endfor %}
 {%- endif %}

@@ -135,10 +135,14 @@ def test_wildcard_only_when_declared(env):
 @pytest.mark.parametrize(
     "handler, filename, words",
     [
-        ("vdisk_blockio", "/dev/nonexistent", "does not exist (the kernel would answer ENOENT)"),
+        ("vdisk_blockio", "/dev/nonexistent", "does not exist (ENOENT)"),
         ("vdisk_fileio", "/var/lib/none.img", "does not exist"),
         # A regular file is no block device: the kernel lists none for it in /sys/class/block.
-        ("vdisk_blockio", "/etc/hostname", "resolves to /etc/hostname, not a block device"),
+        (
+            "vdisk_blockio",
+            "/etc/hostname",
+            "resolves to /etc/hostname, which is not a block device (not in /sys/class/block: ENOTBLK)",
+        ),
     ],
     ids=["blockio-missing", "fileio-missing", "blockio-on-a-file"],
 )

@@ -10,6 +10,7 @@ import os
 import subprocess
 
 import pytest
+from salt.exceptions import CommandExecutionError
 
 from tests.emul import zfsemu
 from tests.emul.rig import make_pair
@@ -161,6 +162,45 @@ def test_pool_mirror_degrade_heal_snapshots_backup(pair, salt_loaders, tmp_path,
     files = list(target_dir.iterdir())
     assert len(files) == 1 and files[0].stat().st_size > 0 and not files[0].name.endswith(".partial")
     assert result
+
+    # An incremental backup on top, then a restore of the chain into a new dataset.
+    later = now + 3600
+    monkeypatch.setenv("ZFSEMU_TIME", str(int(later)))
+    newest = zfs.snapshot("mdtpool", now=later)["snapshot"]
+    incremental = zfs.backup("mdtpool", f"file:{target_dir}")
+    assert incremental["incremental"] and incremental["snapshot"] == newest
+    points = zfs.restore_points(f"file:{target_dir}")
+    assert [(p["snapshot"], p["streams"], p["problem"]) for p in points] == [
+        (result["snapshot"].split("@")[1], 1, None),
+        (newest.split("@")[1], 2, None),
+    ]
+    predicted = zfs.restore(f"file:{target_dir}", "mdtpool/restore", test=True)
+    assert predicted["snapshot"] == newest.split("@")[1] and len(predicted["streams"]) == 2
+    assert "mdtpool/restore" not in zfsemu.run(mds01.root, "zfs", ["list", "-H", "-o", "name"])[1].decode()
+    done = zfs.restore(f"file:{target_dir}", "mdtpool/restore")
+    assert done["streams"] == predicted["streams"] and all(done["verified"]), done
+    restored = [n for n in snapshots(mds01) if n.startswith("mdtpool/restore@")]
+    assert restored == [
+        f"mdtpool/restore@{result['snapshot'].split('@')[1]}",
+        f"mdtpool/restore@{newest.split('@')[1]}",
+    ]
+    # Never over a live dataset without force, never onto the pool itself.
+    for target, words in (("mdtpool/restore", "exists"), ("mdtpool", "exists")):
+        with pytest.raises(CommandExecutionError, match=words):
+            zfs.restore(f"file:{target_dir}", target)
+    assert [n for n in snapshots(mds01) if n.startswith("mdtpool/restore@")] == restored
+    # The node's own view (mdtmirror.restore_points, what salt-run mdtmirror.restore_points asks the active):
+    # its pillar's backup destination and the pool's root dataset.
+    with_backups = pillar(pair, "mds01")
+    with_backups["mdtmirror"]["backup"] = {"destination": f"file:{target_dir}"}
+    node = salt_loaders(mdtmirror=mds01.mdtmirror, pillar=with_backups, minion_id="mds01").modules.mdtmirror
+    listing = node.restore_points()
+    assert (listing["dataset"], listing["points"]) == ("mdtpool", points)
+    # A damaged stream is refused before zfs recv reads it (zstream dump), naming the file.
+    damaged = sorted(target_dir.iterdir())[-1]
+    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])
+    with pytest.raises(CommandExecutionError, match=f"backup file {damaged} is damaged"):
+        zfs.restore(f"file:{target_dir}", "mdtpool/restore2")
 
 
 def test_disk_with_foreign_label_refused_by_name(pair, salt_loaders):

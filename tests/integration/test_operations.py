@@ -102,6 +102,12 @@ def test_switchover_refusals_and_interrupted_rerun(rig):
     pair, salt = rig.pair, rig.salt
     mds01, mds02 = rolled_out_with_data(rig)
 
+    # Restorable backups are the active's to list: this rig's pillar names no backup destination,
+    # and the runner says so by the pillar key (the listing itself: tests/functional/test_zfs_pair.py).
+    points = salt.run("mdtmirror.restore_points", f"tgt={TGT}", "timeout=20").data
+    assert points[PAIR]["node"] == "mds01", points
+    assert "mdtmirror:backup:destination is not set" in str(points[PAIR]["error"]), points
+
     # The fleet view of a whole pair: one row, salt-run exits 0.
     view = fleet_status(salt)
     assert view.returncode == 0 and view.data["whole"] is True, view.stdout
@@ -161,6 +167,12 @@ def test_switchover_refusals_and_interrupted_rerun(rig):
 def test_switchover_takeover_and_return(rig):
     pair, salt = rig.pair, rig.salt
     mds01, mds02 = rolled_out_with_data(rig)
+
+    # Restorable backups are the active's to list: this rig's pillar names no backup destination,
+    # and the runner says so by the pillar key (the listing itself: tests/functional/test_zfs_pair.py).
+    points = salt.run("mdtmirror.restore_points", f"tgt={TGT}", "timeout=20").data
+    assert points[PAIR]["node"] == "mds01", points
+    assert "mdtmirror:backup:destination is not set" in str(points[PAIR]["error"]), points
 
     # Planned switchover: both sides ONLINE after import, no resilver, data there.
     ret = operate(salt, "switchover")

@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 GUEST_IP = "10.0.2.15"
 RDMA_CM_PORT = 5555
 POOL = "mdtpool"
-PHASES = ["start", "rxe", "disks", "predict", "apply1", "apply2", "writes", "path_loss", "heal", "scrub",
+PHASES = ["start", "rxe", "disks", "predict", "apply1", "apply2", "holders", "writes", "path_loss", "heal", "scrub",
           "readback", "apply4", "restore", "end"]  # fmt: skip
 
 
@@ -190,6 +190,24 @@ def test_scenario1_lio_target_srp_login_and_zfs_mirror_then_no_changes(guest):
     assert {sid: s["changes"] for sid, s in second.items() if s["changes"]} == {}
     assert guest.json("apply2.facts.json")["lio"] == lio
     assert guest.status("apply2")[0] == "ONLINE"
+
+
+def test_one_disk_never_gets_two_exclusive_holders(guest):
+    """The pool holds the local disk, the export holds the LUN's: an export of the pool's disk is refused
+    naming EBUSY before anything is written (test=True predicts the refusal the real run gives, and no
+    backstore is left behind), and ZFS's in-use check finds the exported disk busy."""
+    guest.reached("holders")
+    for name in ("held_zfs_predict", "held_zfs"):
+        ret = json.loads(guest.text(f"{name}.json") or "{}").get("local")
+        assert isinstance(ret, dict) and len(ret) == 1, (name, ret, guest.text(f"{name}.err"))
+        (state,) = ret.values()
+        assert state["result"] is False and state["changes"] == {}, (name, state)
+        assert "backstore HELD: device /dev/loop" in state["comment"] and "EBUSY" in state["comment"], state
+    assert "HELD" not in (guest.text("held_backstores.txt") or ""), guest.text("held_backstores.txt")
+    assert ["MDT0"] == list(guest.json("apply2.facts.json")["lio"]["backstores"])
+    busy = json.loads(guest.text("held_lio.json") or "{}").get("local")
+    assert isinstance(busy, dict) and busy["in_use"] is True, (busy, guest.text("held_lio.err"))
+    assert busy["reasons"], busy
 
 
 def test_scenario2_path_loss_during_writes_heals_and_data_reads_back(guest):

@@ -190,9 +190,9 @@ def _host(root, entries):
     [
         ("/dev/mdt0", None),
         ("/dev/disk/by-id/scsi-35000c500a1b2c3d4", None),
-        ("/dev/notes", "resolves to /dev/notes, which is not a block device (not in /sys/class/block)"),
+        ("/dev/notes", "resolves to /dev/notes, which is not a block device (not in /sys/class/block: ENOTBLK)"),
         ("/dev/vg", "is a directory"),
-        ("/dev/sdz", "does not exist"),
+        ("/dev/sdz", "does not exist (ENOENT)"),
     ],
 )
 def test_lun_path_must_be_a_block_device(salt_loaders, tmp_path, lun_path, problem):
@@ -226,3 +226,18 @@ def test_os_family_defaults_come_before_the_pillar(salt_loaders, tmp_path):
     assert cfg["initiator"]["packages"] == families[family]["initiator"]["packages"]
     assert cfg["mirror"]["packages"] == ["zfs-custom"]
     assert cfg["manage_packages"] is False
+
+
+def test_a_zvol_as_the_nodes_lun_is_valid_with_a_warning():
+    """The seed's layout (a zvol of a local pool exported as the LUN) puts the active's pool on a zvol of
+    another pool of the same host, a nested pool OpenZFS does not support: allowed, said plainly."""
+    pillar = example()
+    del pillar["pairs"]["fs1-mdt0"]["nodes"]["mds01"]["lun_path"]
+    pillar["pairs"]["fs1-mdt0"]["nodes"]["mds01"]["zvol"] = {"name": "local/mdt0", "size": "100G"}
+    cfg = resolve(pillar)
+    assert cfg["errors"] == []
+    (warning,) = cfg["warnings"]
+    assert warning.startswith("pillar key mdtmirror:pairs:fs1-mdt0:nodes:mds01:zvol: while this node is active")
+    assert "nested pool" in warning and "openzfs/zfs#11253" in warning
+    assert resolve(pillar, "mds02")["warnings"] == []  # mds02 exports a disk
+    assert resolve(example())["warnings"] == []

@@ -10,7 +10,7 @@ import pytest
 
 from tests.captures import scst_capture
 from tests.loadermods import load
-from tests.unit.test_mdtmirror_settings import DEFAULTS, SCHEMA
+from tests.unit.test_mdtmirror_settings import DEFAULTS, SCHEMA, example
 
 mdtmirror = load("_modules", "mdtmirror")
 scst = load("_modules", "scst")
@@ -312,6 +312,28 @@ def test_fleet_status_silent_nodes_double_import_and_nobody_active():
     rows = runner.fleet_status({"mds01": fleet_node("mds01", imported=True), "mds02": fleet_node("mds02")},
                                expected=["mds01", "mds02", "mds05", "mds06"])  # fmt: skip
     assert rows["mdt0"]["whole"] and rows["?"]["problems"] == ["mds05 did not answer", "mds06 did not answer"]
+
+
+def test_fleet_status_shows_pillar_problems_of_pairs_no_answering_node_belongs_to():
+    """A pair whose entry names no minion (nodes: {}) or only minions that are not MDS is seen only by
+    the other pairs' nodes, through their fleet errors (the pillar is the whole fleet's)."""
+    pillar = example()
+    pillar["pairs"]["mdt9"] = {"nodes": {}, "owner": "mds09"}
+    pillar["pairs"]["mdt8"] = {"nodes": {"mds07": {"lun_path": "sdb"}, "mds08": {}}, "owner": "mds07"}
+    answers = {}
+    for node, imported in (("mds01", True), ("mds02", False)):
+        st = fleet_node(node, pair="fs1-mdt0", imported=imported)
+        cfg = mdtmirror.resolve(copy.deepcopy(DEFAULTS), copy.deepcopy(pillar), node, SCHEMA)
+        assert cfg["errors"] == [], cfg["errors"]
+        st["fleet_errors"] = cfg["fleet_errors"]
+        answers[node] = st
+    rows = runner.fleet_status(answers, expected=sorted(answers))
+    assert rows["fs1-mdt0"]["whole"], rows["fs1-mdt0"]
+    assert not rows["mdt9"]["whole"] and rows["mdt9"]["problems"] == [
+        "pillar: pillar key mdtmirror:pairs:mdt9:nodes must name exactly two minions, not 0",
+        "pillar: pillar key mdtmirror:pairs:mdt9:owner is 'mds09', not one of the pair's nodes ()",
+    ]
+    assert [p for p in rows["mdt8"]["problems"] if "mds07:lun_path" in p], rows["mdt8"]
 
 
 # --------------------------------------------------------------------------

@@ -1085,3 +1085,34 @@ def test_heal_knows_a_device_by_any_of_its_by_id_names(env):
     finally:
         for link in made:
             link.unlink()
+
+
+# --------------------------------------------------------------------------
+# restore: which files make a chain
+# --------------------------------------------------------------------------
+
+
+def test_backup_files_and_restore_chains():
+    names = [
+        "mdtpool+mdt0@mdtmirror-20261123T0000Z.full.zsend",
+        "mdtpool+mdt0@mdtmirror-20261124T0000Z.from-mdtmirror-20261123T0000Z.zsend",
+        "mdtpool+mdt0@mdtmirror-20261125T0000Z.from-mdtmirror-20261124T0000Z.zsend",
+        "mdtpool+mdt0@mdtmirror-20261126T0000Z.from-mdtmirror-20261125T0000Z.zsend.partial",  # not finished
+        "mdtpool+mdt0@mdtmirror-20261127T0000Z.from-mdtmirror-20261126T0000Z.zsend",  # its base never landed
+        "other@x.full.zsend",
+        "README",
+    ]
+    found = zm.parse_backup_files(names)
+    assert sorted(found) == ["mdtpool/mdt0", "other"]
+    streams = found["mdtpool/mdt0"]
+    assert streams["mdtmirror-20261124T0000Z"] == {"file": names[1], "base": "mdtmirror-20261123T0000Z"}
+    chain = zm.restore_chain(streams, "mdtmirror-20261125T0000Z")
+    assert [c["file"] for c in chain] == names[:3]
+    with pytest.raises(CommandExecutionError) as err:
+        zm.restore_chain(streams, "mdtmirror-20261127T0000Z")
+    assert str(err.value) == (
+        "cannot restore mdtmirror-20261127T0000Z: no backup file for the stream of mdtmirror-20261126T0000Z, "
+        f"which {names[4]} is based on"
+    )
+    with pytest.raises(CommandExecutionError, match="loop"):
+        zm.restore_chain({"a": {"file": "f1", "base": "b"}, "b": {"file": "f2", "base": "a"}}, "a")

@@ -121,6 +121,15 @@ find /sys/kernel/config/target -type f ! -path '*/statistics/*' ! -path '*/alua/
     -exec sh -c 'for f; do printf "%s\t%s\n" "$f" "$(tr "\n" " " < "$f" 2>/dev/null)"; done' sh {} + \
     > "$R/configfs_values.txt" 2>/dev/null || true
 
+# --- one disk, two exclusive holders (the kernel answers EBUSY to the second): ZFS holds the local
+# disk, LIO's iblock the exported one. An export of the pool's disk is refused before any write,
+# predicted (test=True) and real; ZFS's in-use check sees the exported disk as busy.
+phase holders
+salt held_zfs_predict state.single lio.backstore_present name=HELD dev="$LOCAL" serial=0123456789abcdef test=True
+salt held_zfs state.single lio.backstore_present name=HELD dev="$LOCAL" serial=0123456789abcdef
+ls -d /sys/kernel/config/target/core/iblock_*/* > "$R/held_backstores.txt" 2>&1 || true
+salt held_lio zfsmirror.disk_in_use "$LUN"
+
 # === scenario 2: path loss during writes
 phase writes
 mkdir -p /tmp/rk/src
