@@ -69,6 +69,7 @@ __all__ = [
     "set_tgt_attr",
     "set_drv_attr",
     "running_config",
+    "render_config",
     "write_config",
     "modules_loaded",
     "module_parameters",
@@ -908,13 +909,15 @@ def _backing_problem(handler, filename):
     return __salt__["mdtmirror.disk_problem"](filename, block=blockio, exclusive=blockio)
 
 
-def validate_device(name, handler, filename=None, allow_nv_cache=False, **attributes):
+def validate_device(name, handler, filename=None, allow_nv_cache=False, check_backing=True, **attributes):
     """
     Check a device declaration without changing anything: names, values SCST
     could mis-tokenize, the metadata-safety rules, that the backing path
     exists (and is a block device for vdisk_blockio), that every attribute is
     one the handler takes or the device has, and that the handler is
     loaded. Returns ``(add_device params, attributes to write afterwards)``.
+    ``check_backing=False`` skips the backing path (a device this run makes
+    first, seen under test=True).
 
     CLI Example:
 
@@ -933,7 +936,7 @@ def validate_device(name, handler, filename=None, allow_nv_cache=False, **attrib
         raise SaltInvocationError(f"device {name}: filename {attributes['filename']!r} must be an absolute path")
     values = {attr: _check_value(attr, value) for attr, value in attributes.items()}
     _check_metadata_attrs(name, values, allow_nv_cache)
-    if handler in ("vdisk_blockio", "vdisk_fileio"):
+    if check_backing and handler in ("vdisk_blockio", "vdisk_fileio"):
         problem = _backing_problem(handler, values["filename"])
         if problem:
             raise CommandExecutionError(f"device {name}: filename {values['filename']} {problem}")
@@ -1467,6 +1470,12 @@ def render_config(config, header="# Written by mdtmirror (salt scst.write_config
     Deliberate differences from ``scstadmin -write_config``: no ``size`` for
     devices, no copy_manager (SCST re-creates its LUNs itself and would get
     duplicates), and ``enabled`` written for every target that has one.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.render_config "$(salt-call --out=json scst.running_config | jq .local)"
     """
     out = [header, ""]
     for handler in sorted(config["handlers"]):
@@ -1527,7 +1536,8 @@ def write_config(path=None, test=False):
     """
     Save the running SCST configuration to ``/etc/scst.conf`` (or ``path``) so
     that SCST's init script (``scstadmin -config``) restores it at boot.
-    Written atomically; returns ``{"path", "changed"}``.
+    Written atomically; returns ``{"path", "changed", "existed", "text" (what
+    is written), "current" (what the file held)}``.
 
     CLI Example:
 
@@ -1538,7 +1548,7 @@ def write_config(path=None, test=False):
     path = path or _path("scst_conf")
     if test and not is_loaded():
         # Nothing to render yet; a real run after loading SCST will write it.
-        return {"path": path, "changed": True, "existed": os.path.exists(path), "text": None}
+        return {"path": path, "changed": True, "existed": os.path.exists(path), "text": None, "current": None}
     text = render_config(running_config())
     try:
         with open(path, encoding="utf-8") as handle:
@@ -1555,7 +1565,7 @@ def write_config(path=None, test=False):
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    return {"path": path, "changed": changed, "existed": existed, "text": text}
+    return {"path": path, "changed": changed, "existed": existed, "text": text, "current": current}
 
 
 # --------------------------------------------------------------------------

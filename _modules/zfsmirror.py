@@ -1805,7 +1805,7 @@ _PROP_RE = re.compile(r"^[a-z][a-z0-9_]*(:[a-z0-9_.:\-]+)?(@[A-Za-z0-9_.\-]+)?$"
 _HOST_RE = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9_.\-]*@)?(?:[A-Za-z0-9][A-Za-z0-9.\-]*|\[[0-9A-Fa-f:.]+\])$")
 _UNIT_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 # What a unit file's ExecStart= word may contain without quoting (and no '%', a systemd specifier).
-_UNIT_WORD_RE = re.compile(r"^[A-Za-z0-9_@+=:,./\-]+$")
+_UNIT_WORD_RE = re.compile(r"^[A-Za-z0-9_@+=:,./~\-]+$")
 
 SNAPSHOT_TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 

@@ -38,6 +38,8 @@ mid-way reports exactly the steps that were done.
 HCA port is chosen (``hca``/``port`` narrow it down when a server has several).
 """
 
+import copy
+
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 __virtualname__ = "scst"
@@ -58,16 +60,114 @@ def __virtual__():
 
 
 class _Plan:
-    """Ordered changes: ``(key, {"old":..., "new":...}, action)``."""
+    """
+    Ordered changes: ``(key, {"old":..., "new":...}, action)``, each with an
+    ``edit``: what it does to the running configuration's data
+    (``scst.running_config``), a function returning the possible results
+    (a list), or None when that cannot be told before SCST has done it (a
+    new device: which of its attributes SCST marks ``[key]``).
+    config_saved predicts the scst.conf of the repaired tree from them.
+    """
 
     def __init__(self):
         self.steps = []
+        self.edits = []
 
-    def add(self, key, old, new, action):
+    def add(self, key, old, new, action, edit=None):
         self.steps.append((key, {"old": old, "new": new}, action))
+        self.edits.append(edit)
 
     def __bool__(self):
         return bool(self.steps)
+
+
+def _pending_key():
+    # One state run's pending changes: keyed by its job, so a minion that keeps its modules between
+    # jobs never mixes in an earlier run's.
+    return (_PENDING, __opts__.get("jid"))
+
+
+def _unchanged(config):
+    """The edit of a change the saved configuration does not show (module options, driver attributes)."""
+    return [config]
+
+
+def _edit(change):
+    """An edit that changes one copy of the configuration in place (``change(config)``); a missing
+    object (KeyError) means the result cannot be told."""
+
+    def edit(config):
+        out = copy.deepcopy(config)
+        try:
+            change(out)
+        except (KeyError, StopIteration):
+            return []
+        return [out]
+
+    return edit
+
+
+def _attr_edit(where, attr, want):
+    """
+    An attribute written back: SCST renders it in the saved configuration
+    when it marks it ``[key]``, which depends on the attribute and its value
+    (a default value is not key); both outcomes are possible results.
+    """
+
+    def edit(config):
+        results = []
+        for rendered in (True, False):
+            out = copy.deepcopy(config)
+            try:
+                attrs = where(out)
+            except (KeyError, StopIteration):
+                return []
+            if rendered:
+                attrs[attr] = want
+            else:
+                attrs.pop(attr, None)
+            results.append(out)
+        return results
+
+    return edit
+
+
+def _device_attrs(name):
+    return lambda config: next(devices[name] for devices in config["handlers"].values() if name in devices)
+
+
+def _target_conf(driver, target):
+    return lambda config: config["drivers"][driver][target]
+
+
+def _initiators_edit(config, driver, target, group, add=None, remove=None):
+    ginfo = config["drivers"][driver][target]["groups"][group]
+    names = set(ginfo["initiators"]) - {remove} | ({add} if add else set())
+    ginfo["initiators"] = sorted(names)  # as scst.running_config lists them
+
+
+def _enabled_edit(config, driver, target, enabled):
+    tinfo = config["drivers"][driver][target]
+    if enabled and "rel_tgt_id" not in tinfo["attributes"]:
+        # The first enable makes SCST assign rel_tgt_id (then [key]): its value cannot be told.
+        raise KeyError("rel_tgt_id")
+    tinfo["enabled"] = enabled
+
+
+def _lun_edit(config, driver, target, group, lun, device, read_only):
+    luns = _group_conf(driver, target, group)(config)["luns"]
+    luns[lun] = {"device": device, "read_only": read_only}
+    ordered = dict(sorted(luns.items()))
+    luns.clear()
+    luns.update(ordered)
+
+
+def _group_conf(driver, target, group):
+    def where(config):
+        tinfo = config["drivers"][driver][target]
+        return tinfo["groups"][group] if group else tinfo
+
+    return where
 
 
 def _ret(name):
@@ -95,9 +195,9 @@ def _run(name, build_plan, ok_comment, done_comment, pending=True):
         ret["changes"] = {key: change for key, change, _ in plan.steps}
         ret["comment"] = "Would apply: " + done_comment
         if pending:
-            # config_saved reads this to predict the scst.conf rewrite that
-            # the real run will make once these changes exist.
-            __context__.setdefault(_PENDING, []).append(name)
+            # config_saved reads this to predict the scst.conf the real run will write once
+            # these changes exist.
+            __context__.setdefault(_pending_key(), []).append((name, list(plan.edits)))
         return ret
     for key, change, action in plan.steps:
         try:
@@ -271,8 +371,12 @@ def device_present(name, handler, filename=None, attributes=None, allow_nv_cache
         if name not in devices:
             args = dict(attributes)
             new = {"handler": handler, "filename": filename, "attributes": {k: _norm(v) for k, v in args.items()}}
-            # Validates names and metadata-safety rules before anything runs.
-            __salt__["scst.validate_device"](name, handler, filename=filename, allow_nv_cache=allow_nv_cache, **args)
+            # Validates names and metadata-safety rules before anything runs; under test=True a backing
+            # device an earlier state of this run makes (a zvol) cannot be looked at yet.
+            to_be = __opts__["test"] and filename in __context__.get("mdtmirror.devices_to_be", ())
+            __salt__["scst.validate_device"](
+                name, handler, filename=filename, allow_nv_cache=allow_nv_cache, check_backing=not to_be, **args
+            )
             plan.add(
                 name,
                 None,
@@ -304,6 +408,7 @@ def device_present(name, handler, filename=None, attributes=None, allow_nv_cache
                     have,
                     want,
                     lambda attr=attr, want=want: __salt__["scst.set_dev_attr"](name, attr, want),
+                    edit=_attr_edit(_device_attrs(name), attr, want),
                 )
             else:
                 problems.append(f"read-only attribute {attr} is {have}, declared {want}")
@@ -399,6 +504,9 @@ def group_present(name, initiators=(), target=None, driver="ib_srpt", hca=None, 
                 None,
                 "created",
                 lambda: __salt__["scst.add_group"](tgt, name, driver=driver),
+                edit=_edit(
+                    lambda c: _target_conf(driver, tgt)(c)["groups"].setdefault(name, {"luns": {}, "initiators": []})
+                ),
             )
             have = []
         else:
@@ -419,6 +527,7 @@ def group_present(name, initiators=(), target=None, driver="ib_srpt", hca=None, 
                     None,
                     "added",
                     lambda ini=ini: __salt__["scst.add_init"](tgt, name, ini, driver=driver),
+                    edit=_edit(lambda c, ini=ini: _initiators_edit(c, driver, tgt, name, add=ini)),
                 )
         for ini in have:
             if ini not in initiators:
@@ -427,6 +536,7 @@ def group_present(name, initiators=(), target=None, driver="ib_srpt", hca=None, 
                     "present",
                     None,
                     lambda ini=ini: __salt__["scst.del_init"](tgt, name, ini, driver=driver),
+                    edit=_edit(lambda c, ini=ini: _initiators_edit(c, driver, tgt, name, remove=ini)),
                 )
         return plan
 
@@ -456,6 +566,7 @@ def group_absent(name, target=None, driver="ib_srpt", hca=None, port=None, force
                 "present",
                 None,
                 lambda: __salt__["scst.del_group"](tgt, name, driver=driver, force=force),
+                edit=_edit(lambda c: _target_conf(driver, tgt)(c)["groups"].pop(name)),
             )
         return plan
 
@@ -500,6 +611,7 @@ def lun_present(name, lun, device, group=None, target=None, driver="ib_srpt", hc
                 lambda: __salt__["scst.add_lun"](
                     tgt, lun_number, device, group=group, driver=driver, read_only=read_only
                 ),
+                edit=_edit(lambda c: _lun_edit(c, driver, tgt, group, lun_number, device, bool(read_only))),
             )
         elif current["device"] != device:
             raise CommandExecutionError(
@@ -531,6 +643,7 @@ def lun_absent(name, lun, group=None, target=None, driver="ib_srpt", hca=None, p
                 current,
                 None,
                 lambda: __salt__["scst.del_lun"](tgt, lun_number, group=group, driver=driver),
+                edit=_edit(lambda c: _group_conf(driver, tgt, group)(c)["luns"].pop(lun_number)),
             )
         return plan
 
@@ -556,6 +669,7 @@ def _target_enabled_state(name, enabled, target, driver, hca, port):
                 info["enabled"],
                 enabled,
                 lambda: __salt__[func](tgt, driver=driver),
+                edit=_edit(lambda c: _enabled_edit(c, driver, tgt, enabled)),
             )
         return plan
 
@@ -598,6 +712,7 @@ def target_attributes(name, attributes, target=None, driver="ib_srpt", hca=None,
                     have,
                     want,
                     lambda attr=attr, want=want: __salt__["scst.set_tgt_attr"](tgt, attr, want, driver=driver),
+                    edit=_attr_edit(lambda c: _target_conf(driver, tgt)(c)["attributes"], attr, want),
                 )
         return plan
 
@@ -631,6 +746,7 @@ def driver_attributes(name, attributes):
                     have,
                     want,
                     lambda attr=attr, want=want: __salt__["scst.set_drv_attr"](name, attr, want),
+                    edit=_unchanged,
                 )
         return plan
 
@@ -648,9 +764,13 @@ def config_saved(name, path=None):
     configuration, so SCST's init script restores it at boot. ``name`` is
     only a label.
 
-    With ``test=True`` the file is predicted to change when the running
-    configuration differs from it, or when earlier SCST states of this run
-    have changes pending (they will change what gets written).
+    With ``test=True`` the earlier SCST states of this run have not changed
+    the tree yet: the file is predicted from the running configuration with
+    their pending changes applied (a drift they repair makes no write when
+    the repaired configuration is the saved one). When a pending change's
+    effect cannot be told beforehand (a new device: which attributes SCST
+    marks ``[key]``; a target's first enable: its ``rel_tgt_id``), a write
+    is predicted.
     """
     ret = _ret(name)
     if path is not None and not str(path).startswith("/"):
@@ -659,10 +779,19 @@ def config_saved(name, path=None):
         result = __salt__["scst.write_config"](path=path, test=True)
     except (CommandExecutionError, SaltInvocationError) as exc:
         return _fail(ret, exc)
-    pending = __context__.get(_PENDING, [])
+    pending = __context__.get(_pending_key(), []) if __opts__["test"] else []
+    names = [state for state, _ in pending]
     if result["text"] is None:
-        pending = pending or ["loading SCST"]
-    if not result["changed"] and not (__opts__["test"] and pending):
+        names = names or ["loading SCST"]
+    elif pending:
+        repaired = _repaired_texts(pending)
+        if repaired is not None and result["current"] in repaired:
+            ret["comment"] = (
+                f"{result['path']} will match the running SCST configuration once the pending changes of "
+                f"{', '.join(names)} are made"
+            )
+            return ret
+    if not result["changed"] and not names:
         ret["comment"] = f"{result['path']} matches the running SCST configuration"
         return ret
     change = {result["path"]: {"old": "stale" if result["existed"] else "missing", "new": "running configuration"}}
@@ -670,8 +799,8 @@ def config_saved(name, path=None):
         ret["result"] = None
         ret["changes"] = change
         ret["comment"] = f"Would write {result['path']}"
-        if pending:
-            ret["comment"] += " after the pending changes of: " + ", ".join(pending)
+        if names:
+            ret["comment"] += " after the pending changes of: " + ", ".join(names)
         return ret
     try:
         __salt__["scst.write_config"](path=result["path"])
@@ -680,3 +809,21 @@ def config_saved(name, path=None):
     ret["changes"] = change
     ret["comment"] = f"Wrote {result['path']}"
     return ret
+
+
+# A few attribute writes give 2**n possible results; more than this and a write is predicted.
+_MAX_RESULTS = 64
+
+
+def _repaired_texts(pending):
+    """The scst.conf texts the running configuration may render once ``pending`` is made, or None when
+    a change's effect cannot be told."""
+    configs = [__salt__["scst.running_config"]()]
+    for _, edits in pending:
+        for edit in edits:
+            if edit is None:
+                return None
+            configs = [result for config in configs for result in edit(config)]
+            if not configs or len(configs) > _MAX_RESULTS:
+                return None
+    return {__salt__["scst.render_config"](config) for config in configs}

@@ -254,12 +254,17 @@ def zvol_present(name, size, properties=None):
     another size or with another create-time property is an error, never
     resized or recreated.
     """
-    return _planned(
+    ret = _planned(
         _ret(name),
         lambda test: __salt__["zfsmirror.create_zvol"](name, size, properties=properties, test=test),
         f"zvol {name} is as declared",
         f"zvol {name}",
     )
+    if __opts__["test"] and ret["result"] is None:
+        # The export of this run that reads /dev/zvol/<name> must not refuse it as missing under
+        # test=True: the real run makes it first (scst.device_present reads this).
+        __context__.setdefault("mdtmirror.devices_to_be", set()).add(f"/dev/zvol/{name}")
+    return ret
 
 
 def snapshot_schedule_present(name, dataset, policy, prefix="mdtmirror-", interval=60, on_calendar=None):

@@ -152,6 +152,7 @@ import json
 import os
 import random
 import re
+import shutil
 import stat
 import sys
 import time
@@ -1959,6 +1960,11 @@ def zvol_attach(cli, pool, ds, size=None):
             handle.truncate(size if size is not None else ds["volsize"])
     ds["zd"] = minor
     ds["zvol_real"] = dev
+    # The kernel lists the zvol's block device like any other (zd<minor> in /sys/class/block).
+    block = cli.host.hp("/sys/class/block/zd%d" % minor)
+    os.makedirs(block, exist_ok=True)
+    with open(os.path.join(block, "size"), "w") as handle:
+        handle.write("%d\n" % ((size if size is not None else ds["volsize"]) // 512))
     link = zvol_link(cli, ds)
     os.makedirs(os.path.dirname(link), exist_ok=True)
     depth = ds["name"].count("/") + 1
@@ -1973,6 +1979,8 @@ def zvol_detach(cli, ds, keep=True):
     if os.path.lexists(link):
         os.unlink(link)
     real = ds.get("zvol_real")
+    if ds.get("zd") is not None:
+        shutil.rmtree(cli.host.hp("/sys/class/block/zd%d" % ds["zd"]), ignore_errors=True)
     ds["zd"] = None
     if not real or not os.path.exists(real):
         return

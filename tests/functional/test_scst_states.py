@@ -5,6 +5,7 @@ as it was.
 """
 
 import pytest
+import yaml
 
 from tests.emul.rig import add_disk
 
@@ -218,6 +219,83 @@ def test_config_saved_predicts_pending_changes(env):
     assert not (host.root / "etc" / "scst.conf").exists()
     assert states.config_saved(name="c").changes == first.changes
     assert states.config_saved(name="c").changes == {}
+
+
+RUN = """
+device:
+  scst.device_present:
+    - name: MDT1
+    - handler: vdisk_blockio
+    - filename: /dev/mdt0
+    - attributes: {t10_vend_id: MDTM}
+    - order: 1
+group:
+  scst.group_present:
+    - name: MDS
+    - initiators: ["10.0.0.2"]
+    - order: 2
+lun:
+  scst.lun_present:
+    - lun: 0
+    - device: MDT1
+    - group: MDS
+    - order: 3
+target:
+  scst.target_enabled:
+    - order: 4
+config:
+  scst.config_saved:
+    - order: 5
+"""
+
+
+def _one_run(salt_loaders, host, test):
+    """The states above in one state run (config_saved reads what the earlier states of its run plan)."""
+    loaders = salt_loaders(mdtmirror=host.mdtmirror)
+    high = {
+        sid: {**{fun.split(".")[0]: [fun.split(".")[1], *args] for fun, args in body.items()}, "__env__": "base"}
+        for sid, body in yaml.safe_load(RUN).items()
+    }
+    result = loaders.modules.state.high(high, test=test)
+    assert not result.failed, result.errors
+    return {state.id: state for state in result}
+
+
+def test_config_saved_predicts_from_the_repaired_state(emulated_host, salt_loaders):
+    """Drift behind Salt's back (a writable attribute, an initiator added): the states before
+    config_saved repair it, so the running configuration will match the saved file again. test=True
+    must say so (no write), as the real run then does (no write), not "Would write (old: stale)"."""
+    host = emulated_host()
+    first = _one_run(salt_loaders, host, False)
+    assert all(state.result is True for state in first.values()) and first["config"].changes
+    conf = host.root / "etc" / "scst.conf"
+    saved = conf.read_text()
+    (host.root / "sys/kernel/scst_tgt/devices/MDT1/t10_vend_id").write_text("OTHER\n")
+    mgmt = host.root / f"sys/kernel/scst_tgt/targets/ib_srpt/{host.target}/ini_groups/MDS/initiators/mgmt"
+    mgmt.write_text("add 10.0.0.9\n")
+    before = host.kernel.dump()
+    predicted = _one_run(salt_loaders, host, True)
+    assert host.kernel.dump() == before
+    assert predicted["device"].changes == {"MDT1:t10_vend_id": {"old": "OTHER", "new": "MDTM"}}
+    assert predicted["group"].changes, predicted["group"].comment
+    assert predicted["config"].result is True and predicted["config"].changes == {}, predicted["config"].comment
+    assert "once the pending changes of MDT1, MDS are made" in predicted["config"].comment, predicted["config"]
+    applied = _one_run(salt_loaders, host, False)
+    assert {sid: s.changes for sid, s in applied.items()} == {sid: s.changes for sid, s in predicted.items()}
+    assert applied["config"].changes == {} and conf.read_text() == saved
+    assert host.kernel.dump() != before  # the real run did repair
+
+
+def test_config_saved_still_predicts_a_write_for_what_cannot_be_told(emulated_host, salt_loaders):
+    """A device made in this run and a target's first enable: which attributes SCST marks [key], and the
+    rel_tgt_id it assigns, are not predicted, so the write is (and it happens)."""
+    host = emulated_host()
+    predicted = _one_run(salt_loaders, host, True)
+    assert predicted["config"].result is None and predicted["config"].changes, predicted["config"].comment
+    assert "after the pending changes of: MDT1, MDS, " in predicted["config"].comment
+    applied = _one_run(salt_loaders, host, False)
+    assert applied["config"].changes == predicted["config"].changes
+    assert _one_run(salt_loaders, host, True)["config"].changes == {}
 
 
 def test_module_options_persisted_in_modprobe_d_and_moved_from_default_scst(env):

@@ -134,3 +134,34 @@ def test_missing_lun_path_fails_before_any_change(emulated_host, salt_loaders):
     assert failed and "pillar key mdtmirror:node:lun_path is missing" in failed[0].comment
     assert all(not state.changes for state in result)
     assert host.kernel.dump() == before
+
+
+def test_a_zvol_backed_lun_is_made_and_exported(emulated_host, salt_loaders):
+    """The seed's layout where there is no RAID LUN: a zvol of a local pool exported through SCST
+    (node:zvol). test=True predicts the zvol and the export, the apply makes both, a second changes
+    nothing; the validate stage names the nested-pool risk of this layout."""
+    from tests.emul import zfsemu
+    from tests.emul.rig import add_disk
+
+    host = emulated_host(scst_loaded=False)
+    add_disk(host.root, "local0", 256 << 20)
+    rc, _, err = zfsemu.run(host.root, "zpool", ["create", "local", "/dev/local0"])
+    assert rc == 0, err
+    loaders = salt_loaders(mdtmirror=host.mdtmirror)
+    pillar = pillar_for(host)
+    pillar["mdtmirror"]["node"] = {"zvol": {"name": "local/mdt0", "size": "64M"}, "initiators": [INITIATOR]}
+    predicted = loaders.modules.state.sls("mdtmirror.target", pillar=pillar, test=True)
+    assert_ok(predicted)
+    assert {"mdtmirror-zvol", "mdtmirror-scst-device"} <= set(changes_by_id(predicted))
+    applied = loaders.modules.state.sls("mdtmirror.target", pillar=pillar)
+    assert_ok(applied)
+    assert changes_by_id(applied) == changes_by_id(predicted)
+    filename = (host.root / "sys/kernel/scst_tgt/devices/MDT1/filename").read_text().split("\n")[0]
+    assert filename == "/dev/zvol/local/mdt0"
+    again = loaders.modules.state.sls("mdtmirror.target", pillar=pillar)
+    assert_ok(again)
+    assert changes_by_id(again) == {}
+    validate = loaders.modules.state.sls("mdtmirror.validate", pillar=pillar)
+    assert_ok(validate)
+    (warning,) = [state.comment for state in validate if state.id == "mdtmirror-pillar-warning-1"]
+    assert "nested pool" in warning and "openzfs/zfs#11253" in warning, warning

@@ -35,7 +35,7 @@ GUEST_IP = "10.0.2.15"
 RDMA_CM_PORT = 5555
 POOL = "mdtpool"
 PHASES = ["start", "rxe", "disks", "predict", "apply1", "apply2", "holders", "writes", "path_loss", "heal", "scrub",
-          "readback", "apply4", "restore", "end"]  # fmt: skip
+          "readback", "apply4", "backups", "restore", "end"]  # fmt: skip
 
 
 class GuestResults:
@@ -242,6 +242,41 @@ def test_scenario2_path_loss_during_writes_heals_and_data_reads_back(guest):
 
     # Converged: a further apply changes nothing.
     assert {sid: s["changes"] for sid, s in guest.salt("apply4").items() if s["changes"]} == {}
+
+
+def test_snapshot_job_prune_backup_and_restore_on_real_openzfs(guest):
+    """The snapshot job's commands as its unit runs them, over 300 real snapshots (3 held by someone
+    else, one not ours); a full and an incremental backup to files; the chain restored beside the live
+    dataset (never over it), every file's sum equal to its source's."""
+    guest.reached("backups")
+    installed = json.loads(guest.text("job.json") or "{}").get("local")
+    assert isinstance(installed, dict) and installed["changed"], (installed, guest.text("job.err"))
+    commands = (guest.text("job.commands.txt") or "").splitlines()
+    assert [c.split()[3] for c in commands] == ["zfsmirror.snapshot", "zfsmirror.prune"], commands
+    assert guest.text("job.rc").strip() == "0", guest.text("job.out")
+    before = set(guest.text("snapshots.before.txt").split())
+    after = set(guest.text("snapshots.after.txt").split())
+    batch = {f"mdtpool@mdtmirror-20261101T0{i:03d}Z" for i in range(1, 301)}
+    held = {f"mdtpool@mdtmirror-20261101T0{i}Z" for i in ("007", "150", "299")}
+    assert batch | {"mdtpool@manual-before-upgrade"} <= before
+    (taken,) = after - before  # the job's own snapshot
+    assert taken.startswith("mdtpool@mdtmirror-"), taken
+    assert held | {"mdtpool@manual-before-upgrade"} <= after, "a held or foreign snapshot was pruned"
+    # hourly=2: everything was taken within the same hour or two: at most one of the batch survives unheld.
+    assert len((after & batch) - held) <= 1, sorted(after & batch)
+
+    full, incremental = (json.loads(guest.text(f"{n}.json") or "{}").get("local") for n in ("backup1", "backup2"))
+    assert full["changed"] and not full["incremental"] and full["snapshot"] == taken, full
+    assert incremental["incremental"] and incremental["base"] == taken, incremental
+    points = json.loads(guest.text("points.json"))["local"]
+    assert [p["streams"] for p in points] == [1, 2] and all(p["problem"] is None for p in points), points
+    refused = guest.text("refused.err") or ""
+    assert "restore target mdtpool exists" in refused and guest.text("refused.rc").strip() != "0", refused
+    restored = json.loads(guest.text("restored.json") or "{}").get("local")
+    assert isinstance(restored, dict) and len(restored["streams"]) == 2, (restored, guest.text("restored.err"))
+    sources = sorted(guest.text("sources.sha256").splitlines()[:50] + guest.text("later.sha256").splitlines())
+    assert len(sources) == 51
+    assert sorted((guest.text("restore.sha256") or "").splitlines()) == sources
 
 
 def test_lio_config_restores_with_the_distributions_targetctl(guest):

@@ -1116,3 +1116,15 @@ def test_backup_files_and_restore_chains():
     )
     with pytest.raises(CommandExecutionError, match="loop"):
         zm.restore_chain({"a": {"file": "f1", "base": "b"}, "b": {"file": "f2", "base": "a"}}, "a")
+
+
+def test_unit_words_take_a_debian_version_path_and_refuse_what_systemd_would_reread():
+    """Seen on the real-kernel tier: OpenZFS built from Debian's zfs-dkms lives under a path with the
+    package version (2.3.2-2~bpo12+2); systemd reads '~' and '+' inside a word as they are. A blank
+    splits the word and '%' is a specifier: those are refused, never written."""
+    zfs = "/opt/zfs/2.3.2-2~bpo12+2+6.1.0-57-amd64/userland/sbin/zfs"
+    units = zm.render_units("u", "d", [[zfs, "snapshot", "p@s"]], "hourly", condition=[zfs, "list", "p"])
+    assert f"ExecStart={zfs} snapshot p@s" in units["service"].splitlines()
+    for word in ("/opt/my zfs/zfs", "/opt/%n/zfs"):
+        with pytest.raises(SaltInvocationError, match="cannot go into a unit file unquoted"):
+            zm.render_units("u", "d", [[word, "list"]], "hourly")

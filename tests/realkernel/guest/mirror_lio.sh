@@ -84,7 +84,13 @@ module_dirs:
   - $REPO
 log_level_logfile: info
 grains_cache: true
+mdtmirror:
+  bin: {salt_call: /tmp/rk/salt-call-local, systemctl: /bin/true}
+  paths: {systemd_system: /tmp/rk/systemd}
 CONF
+# What a timer's unit runs (salt-call --local ...), with this guest's minion configuration.
+printf '#!/bin/sh\nexec "%s" -c "%s" "$@"\n' "$SALT_CALL" "$S/etc" > /tmp/rk/salt-call-local
+chmod 755 /tmp/rk/salt-call-local
 trap 'cp "$S/var/log/salt/minion" "$R/salt.log" 2>/dev/null || true' EXIT
 PILLAR="{\"gid\": \"$GID\", \"guid\": \"$GUID\", \"dest\": \"$IP:$RDMA_CM_PORT\", \"rdma_cm_port\": $RDMA_CM_PORT, \"local\": \"$LOCAL\", \"lun_dev\": \"$LUN\"}"
 salt() {  # salt <name> <salt-call args...>: output to <name>.json/.err, exit code to <name>.rc
@@ -178,6 +184,43 @@ facts imported
 phase apply4
 salt apply4 --retcode-passthrough state.apply mirror_lio pillar="$PILLAR"
 [ "$(cat "$R/apply3.rc")" = 0 ] && [ "$(cat "$R/apply4.rc")" = 0 ] || exit 40
+
+# === snapshots, prune, backups and a restore on real OpenZFS
+# The snapshot job is installed as the formula installs it (units in $UNITS, systemctl a no-op: no
+# systemd here); its service's ExecStart lines are what the timer runs, and they are run as written.
+phase backups
+UNITS=/tmp/rk/systemd
+mkdir -p "$UNITS" /tmp/rk/backup
+# 300 of our snapshots, one command each (each its own txg, as the schedule makes them: a range
+# destroy a%b takes every snapshot whose txg lies between), 3 held by someone else, one foreign one.
+for i in $(seq -w 1 300); do zfs snapshot "mdtpool@mdtmirror-20261101T0${i}Z"; done
+zfs snapshot mdtpool@manual-before-upgrade
+for i in 007 150 299; do zfs hold keep "mdtpool@mdtmirror-20261101T0${i}Z"; done
+zfs list -H -t snapshot -o name -d 1 mdtpool | sort > "$R/snapshots.before.txt"
+salt job zfsmirror.snapshot_job rk mdtpool policy=hourly=2 interval=60
+sed -n 's/^ExecStart=//p' "$UNITS/mdtmirror-snapshot-rk.service" > "$R/job.commands.txt"
+rc=0
+while read -r line; do
+    eval "$line" >> "$R/job.out" 2>&1 || rc=$?
+done < "$R/job.commands.txt"
+echo "$rc" > "$R/job.rc"
+zfs list -H -t snapshot -o name -d 1 mdtpool | sort > "$R/snapshots.after.txt"
+# A full backup, one more file and snapshot, an incremental one; then the chain restored beside the
+# live dataset, mounted, and every file's sum compared.
+salt backup1 zfsmirror.backup mdtpool file:/tmp/rk/backup
+head -c 4194304 /dev/urandom > /tmp/rk/src/later
+cp /tmp/rk/src/later /mdtpool/ && sync
+(cd /tmp/rk/src && sha256sum later) > "$R/later.sha256"
+salt snap2 zfsmirror.snapshot mdtpool
+salt backup2 zfsmirror.backup mdtpool file:/tmp/rk/backup
+ls -l /tmp/rk/backup > "$R/backup.files.txt"
+salt points zfsmirror.restore_points file:/tmp/rk/backup
+salt refused zfsmirror.restore file:/tmp/rk/backup mdtpool
+salt restored zfsmirror.restore file:/tmp/rk/backup mdtpool/restore
+zfs mount mdtpool/restore
+(cd /mdtpool/restore && sha256sum before during.* after later) > "$R/restore.sha256" || true
+zfs destroy -r mdtpool/restore
+for i in 007 150 299; do zfs release keep "mdtpool@mdtmirror-20261101T0${i}Z"; done
 
 # === persistence: what the distribution's restore service does at boot
 phase restore
