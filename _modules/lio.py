@@ -667,6 +667,7 @@ def create_backstore(name, dev, serial, attributes=None):
         raise CommandExecutionError(f"LIO backstore {name} exists already")
     if not os.path.exists(dev):
         raise CommandExecutionError(f"cannot export {dev} as {name}: it does not exist")
+    validate_backstore(name, dev, new=True)  # a disk another holder has open: refused before any mkdir
     # One HBA directory holds any number of backstores (rtslib restores
     # them under its own numbering; names are what identify them).
     hba = os.path.join(_root(), "core", "iblock_0")
