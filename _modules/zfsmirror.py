@@ -3483,20 +3483,29 @@ def restore(source, target, snapshot=None, dataset=None, force=False, test=False
     if not streams:
         raise CommandExecutionError(f"no backup files in {dest['path']}" + (f" for {dataset}" if dataset else ""))
     if snapshot is None:
-        whole = [p for p in restore_points(source, dataset) if p["problem"] is None]
-        if not whole:
+        # The newest with a complete chain (the schedule's names sort by their UTC time).
+        complete = [name for name in sorted(streams) if _chain_problem(streams, name) is None]
+        if not complete:
             raise CommandExecutionError(f"no backup in {dest['path']} has a complete chain from a full stream")
-        snapshot = whole[-1]["snapshot"]
-    chain = restore_chain(streams, snapshot)
-    files = [os.path.join(dest["path"], c["file"]) for c in chain]
-    result.update(snapshot=snapshot, streams=files, commands=[recv + [target] for _ in files])
+        snapshot = complete[-1]
+    files = [os.path.join(dest["path"], c["file"]) for c in restore_chain(streams, snapshot)]
+    # Only the full stream may replace the target (-F); the incremental ones apply on top of it.
+    commands = [recv + [target]] + [[zfs, "recv", "-u", target] for _ in files[1:]]
+    result.update(snapshot=snapshot, streams=files, commands=commands)
     if test:
         return result
-    for index, path in enumerate(files):
+    for path, recv_cmd in zip(files, commands):
         result["verified"].append(_verify_file(path))
-        # Only the full stream may replace the target (-F); the incremental ones apply on top of it.
-        _receive_file(path, (recv if index == 0 else [zfs, "recv", "-u"]) + [target])
+        _receive_file(path, recv_cmd)
     return result
+
+
+def _chain_problem(streams, snapshot):
+    try:
+        restore_chain(streams, snapshot)
+    except CommandExecutionError as exc:
+        return str(exc)
+    return None
 
 
 # --------------------------------------------------------------------------

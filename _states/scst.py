@@ -113,23 +113,9 @@ def _attr_edit(where, attr, want):
     when it marks it ``[key]``, which depends on the attribute and its value
     (a default value is not key); both outcomes are possible results.
     """
-
-    def edit(config):
-        results = []
-        for rendered in (True, False):
-            out = copy.deepcopy(config)
-            try:
-                attrs = where(out)
-            except (KeyError, StopIteration):
-                return []
-            if rendered:
-                attrs[attr] = want
-            else:
-                attrs.pop(attr, None)
-            results.append(out)
-        return results
-
-    return edit
+    rendered = _edit(lambda config: where(config).__setitem__(attr, want))
+    not_rendered = _edit(lambda config: where(config).pop(attr, None))
+    return lambda config: rendered(config) + not_rendered(config)
 
 
 def _device_attrs(name):

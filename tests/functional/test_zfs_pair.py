@@ -179,6 +179,7 @@ def test_pool_mirror_degrade_heal_snapshots_backup(pair, salt_loaders, tmp_path,
     assert "mdtpool/restore" not in zfsemu.run(mds01.root, "zfs", ["list", "-H", "-o", "name"])[1].decode()
     done = zfs.restore(f"file:{target_dir}", "mdtpool/restore")
     assert done["streams"] == predicted["streams"] and all(done["verified"]), done
+    assert done["commands"] == predicted["commands"]
     restored = [n for n in snapshots(mds01) if n.startswith("mdtpool/restore@")]
     assert restored == [
         f"mdtpool/restore@{result['snapshot'].split('@')[1]}",
@@ -188,6 +189,11 @@ def test_pool_mirror_degrade_heal_snapshots_backup(pair, salt_loaders, tmp_path,
     for target, words in (("mdtpool/restore", "exists"), ("mdtpool", "exists")):
         with pytest.raises(CommandExecutionError, match=words):
             zfs.restore(f"file:{target_dir}", target)
+    assert [n for n in snapshots(mds01) if n.startswith("mdtpool/restore@")] == restored
+    # With force=True the copy is replaced: -F on the full stream only, as predicted.
+    forced = zfs.restore(f"file:{target_dir}", "mdtpool/restore", force=True, test=True)
+    assert [c[2:] for c in forced["commands"]] == [["-u", "-F", "mdtpool/restore"], ["-u", "mdtpool/restore"]]
+    assert zfs.restore(f"file:{target_dir}", "mdtpool/restore", force=True)["commands"] == forced["commands"]
     assert [n for n in snapshots(mds01) if n.startswith("mdtpool/restore@")] == restored
     # The node's own view (mdtmirror.restore_points, what salt-run mdtmirror.restore_points asks the active):
     # its pillar's backup destination and the pool's root dataset.
