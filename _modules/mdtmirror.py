@@ -24,6 +24,7 @@ it exports nothing and logs in to the peer's LUN); the other is **standby**
 import copy
 import errno
 import ipaddress
+import logging
 import os
 import re
 import stat
@@ -31,6 +32,8 @@ import time
 
 import salt.utils.yaml
 from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+log = logging.getLogger(__name__)
 
 try:  # Salt >= 3008
     import salt.utils.secret  # noqa: F401
@@ -569,12 +572,21 @@ def decide_role(cfg, minion_id, local, peer_node=None):
 
     - the pool is imported here: active;
     - the peer published that it has the pool imported: standby;
+    - the label on this node's disk says the pool was imported by this host
+      and never exported (``local["last_importer_here"]``, see
+      zfsmirror.last_importer_here): this node was the active one when it
+      went down (a reboot, a crash) and nothing imported the pool since:
+      active, it imports the pool again, and only once both sides are seen
+      with the newest label naming this host (``import`` in the plan's
+      pool; multihost still fences);
     - this node is the pillar's owner and the pool exists on no disk it can
       see (``local["pool_on_disks"]`` false): active, it creates the pool;
-    - otherwise standby. ``state.apply`` never imports a pool: a node that
-      comes back after a takeover, or a pair where neither node has the pool
-      imported, stays standby until mdtmirror.switchover/takeover says
-      which node becomes active (multihost is the fence; the pillar is not).
+    - otherwise standby. ``state.apply`` imports no other pool: a node that
+      comes back after a takeover (the label names the new active) or after
+      a switchover's export, or a pair where neither node has the pool
+      imported and neither was the last to import it, stays standby until
+      mdtmirror.switchover/takeover says which node becomes active
+      (multihost is the fence; the pillar is not).
     """
     pool = cfg["mirror"]["pool"]
     peer = cfg.get("peer")
@@ -582,11 +594,17 @@ def decide_role(cfg, minion_id, local, peer_node=None):
         return "active", f"pool {pool} is imported here"
     if peer_node and pool in (peer_node.get("pools") or ()):
         return "standby", f"pool {pool} is imported on the peer {peer}"
+    if local.get("last_importer_here"):
+        return "active", (
+            f"pool {pool} was imported here when this node went down (its disk's label names this host and "
+            "says not exported) and is imported nowhere since: it is imported again once both sides are seen"
+        )
     if cfg["mirror"].get("owner") == minion_id:
         if local.get("pool_on_disks"):
             return "standby", (
-                f"pool {pool} exists on the disks but is imported nowhere this node knows of: state.apply never "
-                "imports; mdtmirror.switchover (to: <node>) or mdtmirror.takeover makes a node active"
+                f"pool {pool} exists on the disks but is imported nowhere this node knows of and was not "
+                "imported here last: state.apply does not import it; mdtmirror.switchover (to: <node>) or "
+                "mdtmirror.takeover makes a node active"
             )
         return "active", f"{minion_id} is the pillar's owner and pool {pool} does not exist yet: it creates it"
     return "standby", f"pool {pool} is not imported here"
@@ -661,7 +679,8 @@ def plan_node(cfg, minion_id, peer_facts, local, role=None):
     - active: ``unexport`` = ``{"device", "lun", "group"}`` (its disk is
       the pool's), ``login`` = ``{"target": spec}`` or ``{"discover",
       "match"}``, ``pool`` = ``{"name", "local", "remote",
-      "remote_pending"}`` (remote None: a problem says why).
+      "remote_pending", "import"}`` (remote None: a problem says why;
+      ``import``: the pool is imported again first, see :py:func:`decide_role`).
     """
     peer_facts = peer_facts or {}
     if role is not None and role not in ("active", "standby"):
@@ -669,6 +688,7 @@ def plan_node(cfg, minion_id, peer_facts, local, role=None):
             f"pillar key mdtmirror_role (set by mdtmirror.switchover/takeover): role must be active or standby, "
             f"not {role!r}"
         )
+    forced = bool(role)
     if role:
         why = f"made {role} by the operation in progress"
     else:
@@ -718,7 +738,16 @@ def plan_node(cfg, minion_id, peer_facts, local, role=None):
             f"cannot build pool {m['pool']}: peer LUN not visible: no single SRP login with a by-id disk "
             "(apply mdtmirror.initiator first, or set mdtmirror:mirror:remote)"
         )
-    out["pool"] = {"name": m["pool"], "local": local_side, "remote": remote, "remote_pending": pending}
+    # A node that was the active one when it went down imports the pool again (decide_role); a role the
+    # operation in progress forces has its own import (mdtmirror.activate).
+    again = not forced and m["pool"] not in (local.get("pools") or ()) and bool(local.get("last_importer_here"))
+    out["pool"] = {
+        "name": m["pool"],
+        "local": local_side,
+        "remote": remote,
+        "remote_pending": pending,
+        "import": again,
+    }
     return out
 
 
@@ -738,13 +767,26 @@ def _local_facts(cfg):
     """What the plan needs from this host: pools here, the pool on the disks, the login's disk."""
     pool = cfg["mirror"]["pool"]
     pools = list(__salt__["zfsmirror.list_pools"]())
-    local = {"pools": pools, "pool_on_disks": False, "login_disk": None, "predicted_remote": None}
+    local = {
+        "pools": pools,
+        "pool_on_disks": False,
+        "login_disk": None,
+        "predicted_remote": None,
+        "last_importer_here": False,
+    }
+    own = _own_disk(cfg)
+    if pool not in pools and own:
+        # Was this node the active one when it went down? Its disk's label says (zdb -l).
+        try:
+            local["last_importer_here"] = __salt__["zfsmirror.last_importer_here"](pool, own)
+        except (CommandExecutionError, SaltInvocationError) as exc:
+            # Unread is not "imported here": the node stays standby, the safe side.
+            log.warning("mdtmirror: cannot read the ZFS label on %s: %s", own, exc)
     if pool not in pools and cfg["mirror"].get("owner") == __grains__["id"]:
         # Is the pool fresh? ``zpool import`` skips a disk another holder has open, and a
         # standby's own disk is held by its export: its label is read as well (blkid), or an
         # owner whose peer's mine facts are missing or stale would take the live mirror side
         # it exports for a blank disk.
-        own = _own_disk(cfg)
         local["pool_on_disks"] = pool in __salt__["zfsmirror.import_listing"]() or bool(
             own and (__salt__["zfsmirror.disk_label"](own) or {}).get("pool") == pool
         )

@@ -28,13 +28,15 @@ Configuration (minion config or pillar, read with ``config.get``):
     ``systemd_system`` (``/etc/systemd/system``, where the periodic jobs'
     units go).
 ``mdtmirror:bin:<name>``
-    the binaries: ``zpool``, ``zfs``, ``zgenhostid``, ``blkid``, ``zstream``
+    the binaries: ``zpool``, ``zfs``, ``zgenhostid``, ``blkid``, ``zdb``
+    (labels: who imported a pool last), ``zstream``
     (set it empty to never verify streams with ``zstream dump``), ``ssh``,
     ``systemctl``; ``salt_call`` and ``zfs`` as written into the unit files
     (absolute paths: ``/usr/bin/salt-call``, ``/usr/sbin/zfs`` unless
     configured or found on PATH); ``remote_zfs``, the ``zfs`` run on a backup
     host through ssh (``zfs``); ``blockdev`` and ``udevadm`` (re-reading the
-    partition tables the peer wrote before a failover import; empty: never).
+    partition tables the peer wrote before a failover import, and the page
+    cache before a label is read; empty: never).
 ``mdtmirror:zpool_output``
     ``json``, ``text`` or ``auto`` (default): which ``zpool status`` output
     :py:func:`status` asks for.
@@ -96,6 +98,8 @@ __all__ = [
     "heal",
     "import_listing",
     "disk_label",
+    "pool_label",
+    "last_importer_here",
     "import_pool",
     "export_pool",
     "create_zvol",
@@ -1167,6 +1171,61 @@ def parse_blkid_export(text):
         key, value = line.split("=", 1)
         result[key.strip()] = re.sub(r"\\(.)", r"\1", value)
     return result
+
+
+# The label's pool state (zdb -l "state:"), as sys/fs/zfs.h numbers pool_state_t.
+LABEL_STATES = {
+    0: "active",
+    1: "exported",
+    2: "destroyed",
+    3: "spare",
+    4: "l2cache",
+    5: "uninitialized",
+    6: "unavail",
+    7: "potentially active",
+}
+
+
+def parse_zdb_label(text):
+    """
+    Parse ``zdb -l <device>`` (OpenZFS 2.x: identical labels printed once,
+    then ``labels = 0 1 2 3``) into ``{"pool", "pool_guid", "vdev_guid",
+    "state", "txg", "hostid", "hostname", "labels"}``: ``state`` in words
+    (:data:`LABEL_STATES`: ``active`` = imported and not exported when it
+    was last written), ``hostid`` as ``0x%08x`` (zdb prints it in decimal)
+    or None, ``labels`` the label numbers that carry it. The first label
+    printed is read (they are the same on a healthy disk). None when no
+    label unpacks (``failed to unpack label N``). Pure.
+    """
+    block = re.split(r"^-+\s*\nLABEL \d+\s*\n-+\s*$", text, flags=re.M)
+    if len(block) < 2:
+        return None
+    fields = {}
+    for line in block[1].splitlines():
+        # Top-level keys of the label nvlist are indented 4 spaces; vdev_tree's children deeper.
+        found = re.match(r"^    ([a-z_]+): (.*)$", line)
+        if found:
+            fields.setdefault(found.group(1), found.group(2).strip())
+    labels = re.search(r"^\s*labels = ([0-9 ]+)$", block[1], re.M)
+    if "name" not in fields or "pool_guid" not in fields:
+        return None
+
+    def number(key):
+        value = fields.get(key)
+        return int(value) if value is not None and value.isdigit() else None
+
+    state = number("state")
+    hostid = number("hostid")
+    return {
+        "pool": fields["name"].strip("'"),
+        "pool_guid": fields["pool_guid"],
+        "vdev_guid": fields.get("guid"),
+        "state": LABEL_STATES.get(state, f"unknown ({fields.get('state')})"),
+        "txg": number("txg"),
+        "hostid": None if not hostid else f"0x{hostid:08x}",
+        "hostname": fields["hostname"].strip("'") if "hostname" in fields else None,
+        "labels": [int(n) for n in labels.group(1).split()] if labels else [],
+    }
 
 
 # --------------------------------------------------------------------------
@@ -2453,6 +2512,65 @@ def disk_label(path):
     return _zfs_label(path)
 
 
+def _is_block(path):
+    try:
+        return stat.S_ISBLK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def pool_label(path):
+    """
+    What the ZFS label on the disk ``path`` (its first partition when ZFS
+    partitioned it whole) says of its pool's last import: ``{"pool",
+    "pool_guid", "vdev_guid", "state", "txg", "hostid", "hostname",
+    "labels"}`` (:py:func:`parse_zdb_label`; ``state`` ``active``: the pool
+    was imported when the label was last written and never exported since,
+    by the host ``hostid``), or None when the disk carries no label. Read
+    with ``zdb -l``, an open without O_EXCL, after ``blockdev --flushbufs``:
+    the label may have been written by the peer over SRP, past this host's
+    page cache (a standby's exported disk).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*mds*' zfsmirror.pool_label /dev/disk/by-id/scsi-35000c500a1b2c3d4
+    """
+    _check_device(path)
+    flush = _config("mdtmirror:bin:blockdev", "blockdev")
+    flush = flush if flush and shutil.which(flush) else None
+    for device in [p for p in (_partition_one(path), path) if p]:
+        if flush and _is_block(_host(device)):
+            _run([flush, "--flushbufs", device], ignore_retcode=True)
+        ret = _run([_bin("zdb"), "-l", device], ignore_retcode=True)
+        label = parse_zdb_label(ret.get("stdout") or "")
+        if label:
+            return label
+    return None
+
+
+def last_importer_here(pool, path):
+    """
+    True when the label on this node's disk ``path`` says pool ``pool`` was
+    imported by this host (its hostid) and not exported: the pool was
+    imported here when the host went down (a reboot or crash of the active
+    node). False otherwise, also when this host has no hostid. A label that
+    names another host (a takeover imported the pool there since) or says
+    exported (a switchover) is never this host's to import by itself.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*mds*' zfsmirror.last_importer_here mdtpool /dev/disk/by-id/scsi-35000c500a1b2c3d4
+    """
+    _check_pool(pool)
+    own = hostid()
+    label = pool_label(path)
+    return bool(own and label and label["pool"] == pool and label["state"] == "active" and label["hostid"] == own)
+
+
 def _returned_vdev(pool, device, dead):
     """
     The dead vdev (of ``dead``) that ``device`` is, by its label: the same
@@ -2587,7 +2705,7 @@ def import_decision(entry, force=False):
     return {"force": False, "note": note}
 
 
-def import_pool(pool, force=False, test=False):
+def import_pool(pool, force=False, test=False, whole=False):
     """
     Import the pool on this host (failover): ``zpool import -d <import_dir>
     -o cachefile=none [-f] <pool>``, after the ``zpool import`` listing
@@ -2595,7 +2713,10 @@ def import_pool(pool, force=False, test=False):
     safe. ``cachefile=none`` keeps the pool out of ``/etc/zfs/zpool.cache``:
     no server imports it at boot by itself. A missing hostid is refused
     first (a multihost pool cannot be imported without one). Nothing to do
-    when it is imported here already.
+    when it is imported here already. ``whole=True`` (the import of a node
+    that comes back as the active one) refuses a pool the listing does not
+    show ONLINE: with a side missing, the disks this host sees may be the
+    older copy of a mirror another host has written since.
 
     Returns ``{"changed", "test", "pool", "forced", "note", "changes",
     "commands", "health"}``.
@@ -2636,6 +2757,11 @@ def import_pool(pool, force=False, test=False):
         seen = ", ".join(sorted(listing)) or "none"
         raise CommandExecutionError(f"pool {pool} is not among the pools on the disks in {directory} (seen: {seen})")
     decision = import_decision(listing[pool], force=force)
+    if _plain_bool(whole, "whole") and listing[pool].get("state") != "ONLINE":
+        raise CommandExecutionError(
+            f"pool {pool} is {listing[pool].get('state')} in the import listing of {directory} (a side is "
+            "missing): not imported again until both sides are seen; mdtmirror.takeover imports it with one side"
+        )
     cmd = [_bin("zpool"), "import", "-d", directory, "-o", "cachefile=none"]
     cmd += ["-f"] if decision["force"] else []
     cmd.append(pool)

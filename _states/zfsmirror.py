@@ -88,7 +88,16 @@ def _health_words(name, health):
     return f"pool {name} is not redundant: " + ("; ".join(health.get("problems") or []) or "unknown reason")
 
 
-def pool_mirrored(name, local, remote, properties=None, filesystem_properties=None, force=False, remote_pending=False):
+def pool_mirrored(
+    name,
+    local,
+    remote,
+    properties=None,
+    filesystem_properties=None,
+    force=False,
+    remote_pending=False,
+    imported_first=False,
+):
     """
     Ensure pool ``name`` is imported here as a mirror of the ``local`` LUN and
     the ``remote`` one (the peer's, over SRP), both best given as
@@ -108,11 +117,22 @@ def pool_mirrored(name, local, remote, properties=None, filesystem_properties=No
     A healthy, matching pool gives no changes. ``remote_pending``: the
     remote disk comes with an SRP login made earlier in the same run, so
     under ``test=True`` it may be missing still (see ``zfsmirror.create``).
+    ``imported_first``: a ``pool_imported`` state of the same run imports the
+    pool before this one (a node back as the active one): never created
+    here; under ``test=True`` that import is the prediction.
     """
     ret = _ret(name)
     test = __opts__["test"]
     try:
         pools = __salt__["zfsmirror.list_pools"]()
+        if name not in pools and imported_first:
+            if test:
+                ret.update(
+                    result=None, comment=f"Pool {name} is imported first by this run; its sides are checked then"
+                )
+            else:
+                ret.update(result=False, comment=f"pool {name} is not imported: its import in this run did not happen")
+            return ret
         if name not in pools:
             kwargs = dict(properties=properties, filesystem_properties=filesystem_properties, force=force)
             plan = __salt__["zfsmirror.create"](name, local, remote, test=True, remote_pending=remote_pending, **kwargs)
@@ -222,24 +242,39 @@ def pool_exported(name):
     )
 
 
-def pool_imported(name, force=False):
+def pool_imported(name, force=False, whole=False, remote_pending=False):
     """
     Ensure pool ``name`` is imported here (``zfsmirror.import_pool``, with
     ``cachefile=none``). Multihost is the fence: a pool another host has
     imported is refused whatever ``force`` says; ``force: True`` only allows
     importing a pool that another host last used and did not export (it
-    crashed: a takeover). The comment gives the pool's health after import.
+    crashed: a takeover). ``whole: True`` imports only a pool whose sides
+    are all seen (a node back as the active one after a reboot).
+    ``remote_pending``: the peer's side comes with an SRP login made earlier
+    in the same run, so under ``test=True`` it may be missing still. The
+    comment gives the pool's health after import.
     """
     ret = _ret(name)
     try:
-        plan = __salt__["zfsmirror.import_pool"](name, force=force, test=True)
+        try:
+            plan = __salt__["zfsmirror.import_pool"](name, force=force, test=True, whole=whole)
+        except CommandExecutionError as exc:
+            if not (__opts__["test"] and whole and remote_pending):
+                raise
+            # The login this run makes brings the peer's side; the real run checks the listing again then.
+            ret.update(
+                result=None,
+                changes={name: {"old": "exported", "new": "imported"}},
+                comment=f"Would import pool {name} once this run's SRP login brings the peer's side (now: {exc})",
+            )
+            return ret
         if not plan["changed"]:
             ret["comment"] = f"pool {name} is imported here ({plan['health']})"
             return ret
         if __opts__["test"]:
             ret.update(result=None, changes=plan["changes"], comment=f"Would import pool {name}: {plan['note']}")
             return ret
-        done = __salt__["zfsmirror.import_pool"](name, force=force, test=False)
+        done = __salt__["zfsmirror.import_pool"](name, force=force, test=False, whole=whole)
     except (CommandExecutionError, SaltInvocationError) as exc:
         return _fail(ret, exc)
     ret.update(changes=done["changes"], comment=f"Imported pool {name} ({done['health']}): {done['note']}")

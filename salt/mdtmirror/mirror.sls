@@ -14,6 +14,17 @@ mdtmirror-mirror-disks-unknown:
   mdtmirror.problem:
     - name: {{ ("; ".join(plan.problems) or "cannot build pool " ~ p.name ~ ": local LUN unknown (set mdtmirror:node:lun_path)") | json }}
 {%-   else %}
+{%-     if p.get("import") %}
+
+{#- This node was the active one when it went down (its disk's label names
+    it, not exported): the pool is imported again, only with both sides
+    seen, after this run's SRP login. #}
+mdtmirror-pool-reimport:
+  zfsmirror.pool_imported:
+    - name: {{ p.name }}
+    - whole: True
+    - remote_pending: {{ p.remote_pending }}
+{%-     endif %}
 
 mdtmirror-pool:
   zfsmirror.pool_mirrored:
@@ -24,6 +35,11 @@ mdtmirror-pool:
     - filesystem_properties: {{ m.filesystem_properties | json }}
     - force: {{ m.force }}
     - remote_pending: {{ p.remote_pending }}
+{%-     if p.get("import") %}
+    - imported_first: True
+    - require:
+      - zfsmirror: mdtmirror-pool-reimport
+{%-     endif %}
 {%-   endif %}
 {%- elif plan.get("role") %}
 

@@ -162,7 +162,7 @@ from tests.emul import holders
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MAGIC = b"ZFSEMU-SEND-STREAM\x00v1\n"
 VERSION = ("zfs-2.3.2-2~bpo12+2", "zfs-kmod-2.3.2-2~bpo12+2")
-TOOLS = ("zpool", "zfs", "zgenhostid", "zstream")
+TOOLS = ("zpool", "zfs", "zgenhostid", "zstream", "zdb")
 MIB = 1 << 20
 MINDEVSIZE = 64 * MIB
 LABEL_OVERHEAD = 12058624  # phys 268435456 -> rep_dev_size 256376832 (zfs-json/zpool_status_j_degraded.json)
@@ -204,7 +204,7 @@ os.execv(real, [real] + args)
 
 
 def install(root) -> dict:
-    """Write ``<root>/sbin/{zpool,zfs,zgenhostid,zstream,blkid}``; return ``{tool: path}``."""
+    """Write ``<root>/sbin/{zpool,zfs,zgenhostid,zstream,zdb,blkid}``; return ``{tool: path}``."""
     root = os.path.abspath(str(root))
     sbin = os.path.join(root, "sbin")
     os.makedirs(sbin, exist_ok=True)
@@ -1326,6 +1326,69 @@ def blkid_label(root, args):
     if label.get("partitioned") and not is_part:
         return "DEVNAME=%s\nPTUUID=%08x-emul\nPTTYPE=gpt\n" % (dev, label["pool_guid"] & 0xFFFFFFFF)
     return BLKID_ZFS.format(dev=dev, pool=label["pool"], pool_guid=label["pool_guid"], vdev_guid=label["vdev_guid"])
+
+
+# zdb -l of a labelled disk, laid out as tests/golden/realkernel-probes/zdb-label.txt (the vdev tree cut
+# to the keys a reader of the top level needs; state is pool_state_t's number, hostid in decimal).
+ZDB_LABEL = """------------------------------------
+LABEL 0{sp}
+------------------------------------
+    version: 5000
+    name: '{pool}'
+    state: {state}
+    txg: {txg}
+    pool_guid: {pool_guid}
+    errata: 0
+    hostid: {hostid}
+    hostname: '{hostname}'
+    top_guid: {top_guid}
+    guid: {vdev_guid}
+    vdev_children: 1
+    vdev_tree:
+        type: 'mirror'
+        id: 0
+        guid: {top_guid}
+    features_for_read:
+        com.delphix:hole_birth
+        com.delphix:embedded_data
+        com.klarasystems:vdev_zaps_v2
+    labels = 0 1 2 3{sp}
+"""  # zdb ends both lines with a blank
+ZDB_STATES = {"active": 0, "exported": 1, "destroyed": 2}
+
+
+def zdb(host, args):
+    """
+    ``zdb -l <dev>`` (the only form emulated): the label the registry has for
+    the disk, as zdb prints it; a whole disk ZFS partitioned carries its
+    label in partition 1 ("failed to unpack label N" on the disk itself, exit
+    2, as for a blank disk); a missing path exits 1. Opens without O_EXCL:
+    answers for a disk another holder has open.
+    """
+    if len(args) != 2 or args[0] != "-l":
+        return 2, b"", "zfsemu: only 'zdb -l <device>' is emulated\n"
+    dev = args[1]
+    if not host.exists(dev):
+        return 1, b"", "cannot open '%s': No such file or directory\n" % dev
+    with host.locked():
+        label = host.labels["disks"].get(host.key(dev) or "")
+        pool = host.labels["pools"].get(str(label["pool_guid"])) if label else None
+    whole_of_partitioned = label and label.get("partitioned") and partition_of(dev) is None
+    if not label or label.get("state") not in ZDB_STATES or whole_of_partitioned:
+        return 2, b"".join(b"failed to unpack label %d\n" % n for n in range(4)), ""
+    top = (pool or {}).get("vdevs") or [{}]
+    text = ZDB_LABEL.format(
+        pool=label["pool"],
+        state=ZDB_STATES[label["state"]],
+        txg=label.get("txg") or 4,
+        pool_guid=label["pool_guid"],
+        hostid=label.get("hostid") or 0,
+        hostname=label.get("hostname") or "(none)",
+        top_guid=(top[0] or {}).get("guid", 0),
+        vdev_guid=label["vdev_guid"],
+        sp=" ",
+    )
+    return 0, text.encode(), ""
 
 
 def write_label(cli, pool, leaf, state="active"):
@@ -3314,6 +3377,8 @@ def run(root, tool, args, stdin=None, tty=False):
             return zgenhostid(host, args)
         if tool == "zstream":
             return zstream(args, stdin)
+        if tool == "zdb":
+            return zdb(host, args)
         if table_ is None:
             raise ZError("zfsemu: unknown tool %s" % tool, 2)
         if not args:

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from tests.captures import captures_dir
+from tests.captures import REPO, captures_dir
 from tests.emul import zfsemu
 
 MIB = 1 << 20
@@ -516,3 +516,57 @@ def test_a_different_disk_at_the_old_path_is_not_onlined(pair):
     a.ok("zpool replace -w mdtpool %s /dev/sdb" % (a.peer + "-part1"))
     out = a.ok("zpool status -P mdtpool")
     assert " state: ONLINE\n" in out and re.search(r"\t    /dev/sdb1 +ONLINE", out)
+
+
+# --------------------------------------------------------------------------
+# zdb -l: who imported a pool last (tests/golden/realkernel-probes/zdb-label.*)
+# --------------------------------------------------------------------------
+
+
+def _probe(name):
+    """``[(command, output, exit code)]`` of a capture of this project's real-kernel harness."""
+    text = (REPO / "tests" / "golden" / "realkernel-probes" / name).read_text()
+    found = re.findall(r"^\$ (.*)\n((?:(?!\[exit ).*\n)*)\[exit (\d+)\]$", text, re.M)
+    return [(cmd, out, int(code)) for cmd, out, code in found]
+
+
+def _label_head(text):
+    """The label's top-level lines up to its vdev tree, guids and txg normalised (the emulator's differ)."""
+    head = text.split("    vdev_tree:")[0]
+    return re.sub(r"(guid|txg): \d+", r"\1: N", head)
+
+
+def test_zdb_label_follows_the_real_capture(loops):
+    outputs = _probe("zdb-label.txt")
+    real = [(cmd, out, code) for cmd, out, code in outputs if cmd.startswith("zdb -l")]
+    loops.root.joinpath("etc", "hostid").write_bytes((0x00C0FFEE).to_bytes(4, "little"))
+    loops.ok("zpool create -o multihost=on -o cachefile=none mdtpool mirror /dev/loop0 /dev/loop1")
+    seen = [loops("zdb -l /dev/loop0")]
+    loops.ok("zpool export mdtpool")
+    seen.append(loops("zdb -l /dev/loop0"))
+    loops.ok("zpool import -d /dev -o cachefile=none mdtpool")
+    loops.ok("zgenhostid -f 0x0badf00d")
+    seen.append(loops("zdb -l /dev/loop0"))
+    seen.append(loops("zdb -l /tmp/rkzfs/none"))
+    seen.append(loops("zdb -l /dev/loop2"))
+    assert [code for code, _ in seen] == [code for _, _, code in real]
+    for (_code, out), (cmd, want, _) in zip(seen[:3], real[:3]):
+        assert _label_head(out) == _label_head(want).replace("'(none)'", "'mds01'"), cmd
+        assert out.rstrip().endswith("labels = 0 1 2 3")
+    assert seen[4][1] == real[4][1]
+    assert seen[3][1] == real[3][1]
+
+
+def test_zdb_label_after_a_crash_and_a_takeover(pair):
+    a, b = pair
+    a.ok(f"zpool create -o multihost=on -o cachefile=none mdtpool mirror /dev/disk/by-id/scsi-2local1 {a.peer}")
+    zfsemu.crash(str(a.root))
+    # The crashed host's own disk still says: imported by it, not exported.
+    # ZFS partitioned the whole disk: the label is in partition 1, the disk itself has none to unpack.
+    assert a("zdb -l /dev/disk/by-id/scsi-2local1")[0] == 2
+    label = re.search(r"state: (\d+)\n.*\n.*\n.*\n    hostid: (\d+)", a.ok("zdb -l /dev/disk/by-id/scsi-2local1-part1"))
+    assert label.groups() == ("0", str(0x0A0A0001))
+    b.ok("zpool import -f -d /dev/disk/by-id -o cachefile=none mdtpool")
+    # The survivor imported it: the labels it writes name it (on its own disk; the crashed one's is not
+    # reachable, it keeps the old words).
+    assert f"hostid: {0x0B0B0002}" in b.ok("zdb -l /dev/disk/by-id/scsi-2local2-part1")

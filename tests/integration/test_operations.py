@@ -5,7 +5,9 @@ second), a switchover moves the pool with both sides ONLINE and no resilver,
 refusals say why and change nothing, an interrupted switchover is completed
 by a re-run, a crash of the active is taken over by the standby (pool
 DEGRADED, data there), and the crashed node comes back as standby by
-``state.apply`` and the mirror heals."""
+``state.apply`` and the mirror heals; an active that goes down with no
+takeover comes back as the active by ``state.apply`` (its label names it),
+the standby meanwhile staying standby."""
 
 import time
 
@@ -258,5 +260,45 @@ def test_switchover_takeover_and_return(rig):
     out = wait_online(mds01)
     assert "state: ONLINE" in out and "errors: No known data errors" in out, out
     assert set(DATA) <= set(datasets(mds01))
+    assert_mirrored(pair, active="mds01")
+    assert_stages_predict_nothing(salt)
+
+    # The active (mds01) goes down and nothing takes over (auto failover off): the pool is imported nowhere.
+    assert salt.salt("mine.update").returncode == 0
+    minion = salt.minions["mds01"]
+    minion.terminate()
+    try:
+        pair.fabric.set_down("mds01")
+        mds01.srp.kernel.remove_all()
+        zfsemu.crash(mds01.root)
+        # The standby stays standby: the label on its disk names mds01 (written over SRP), not it.
+        ret = salt.salt_cli.run("state.apply", "mdtmirror", minion_tgt="mds02")
+        assert ret.returncode == 0, ret
+        assert pools(mds02) == [] and "MDT0" in mds02.kernel.devices
+    finally:
+        pair.fabric.set_up("mds01")
+        minion.start()
+
+    # mds01 comes back: its disk's label says it had the pool imported and never exported it, and the peer
+    # has not imported it since: state.apply makes it the active again. test=True predicts the login and the
+    # import (the peer's side comes with that login) and moves nothing; the real run imports with both sides.
+    before = {name: host_state(host) for name, host in pair.hosts.items()}
+    plan = salt.salt_cli.run("mdtmirror.plan", minion_tgt="mds01").data
+    assert plan["role"] == "active" and plan["pool"]["import"] is True, plan
+    predicted = salt.salt_cli.run("state.apply", "mdtmirror", test=True, minion_tgt="mds01")
+    assert {name: host_state(host) for name, host in pair.hosts.items()} == before
+    wrong = {s["__id__"]: s["comment"] for s in predicted.data.values() if s["result"] is False}
+    assert wrong == {}, wrong
+    ret = salt.salt_cli.run("state.apply", "mdtmirror", minion_tgt="mds01")
+    failed = {s["__id__"]: s["comment"] for s in ret.data.values() if s["result"] is not True}
+    assert failed == {}, failed
+    changed = {s["__id__"]: s["changes"] for s in ret.data.values() if s["changes"]}
+    assert {s["__id__"] for s in predicted.data.values() if s["changes"]} == set(changed)
+    assert {"mdtmirror-srp-login", "mdtmirror-pool-reimport"} <= set(changed), sorted(changed)
+    assert changed["mdtmirror-pool-reimport"] == {"mdtpool": {"old": "exported", "new": "imported"}}
+    out = wait_online(mds01)
+    assert "state: ONLINE" in out, out
+    assert set(DATA) <= set(datasets(mds01))
+    assert salt.salt("mine.update").returncode == 0
     assert_mirrored(pair, active="mds01")
     assert_stages_predict_nothing(salt)

@@ -54,8 +54,14 @@ def peer_facts(link_layer="Ethernet", pools=(), enabled=True):
     }
 
 
-def local(pools=(), on_disks=False, login_disk=None):
-    return {"pools": list(pools), "pool_on_disks": on_disks, "login_disk": login_disk, "predicted_remote": PREDICTED}
+def local(pools=(), on_disks=False, login_disk=None, last_here=False):
+    return {
+        "pools": list(pools),
+        "pool_on_disks": on_disks,
+        "login_disk": login_disk,
+        "predicted_remote": PREDICTED,
+        "last_importer_here": last_here,
+    }
 
 
 # --------------------------------------------------------------------------
@@ -70,10 +76,23 @@ def local(pools=(), on_disks=False, login_disk=None):
         ("mds02", local(), (), "standby", "not imported here"),
         ("mds02", local(pools=["mdtpool"]), (), "active", "imported here"),  # after a takeover or switchover
         ("mds01", local(on_disks=True), ["mdtpool"], "standby", "imported on the peer mds02"),  # the owner returns
-        ("mds01", local(on_disks=True), (), "standby", "state.apply never imports"),  # both rebooted
+        ("mds01", local(on_disks=True), (), "standby", "state.apply does not import it"),  # both rebooted
         ("mds01", local(), ["mdtpool"], "standby", "imported on the peer"),  # owner with a blank new disk
+        # The active went down (reboot, crash) and nothing imported the pool since: it imports it again.
+        ("mds02", local(on_disks=True, last_here=True), (), "active", "was imported here when this node went"),
+        # ... but never while the peer has it (a takeover happened: the peer's mine says so).
+        ("mds01", local(on_disks=True, last_here=True), ["mdtpool"], "standby", "imported on the peer"),
     ],
-    ids=["fresh-owner", "fresh-other", "after-takeover", "owner-returns", "nobody-active", "owner-new-disk"],
+    ids=[
+        "fresh-owner",
+        "fresh-other",
+        "after-takeover",
+        "owner-returns",
+        "nobody-active",
+        "owner-new-disk",
+        "active-back",
+        "active-back-after-takeover",
+    ],
 )
 def test_role_comes_from_where_the_pool_is(minion, world, peer_pools, role, why):
     cfg = settings(minion)
@@ -109,8 +128,30 @@ def test_fresh_active_plans_the_pool_on_the_predicted_remote(backend):
     assert plan["role"] == "active" and plan["export"] is None
     assert plan["unexport"] == {"device": "MDT0", "lun": 0, "group": "MDS"}
     assert plan["login"]["target"]["dest"].startswith("10.0.0.2:")
-    assert plan["pool"] == {"name": "mdtpool", "local": "/dev/sdb", "remote": PREDICTED, "remote_pending": True}
+    assert plan["pool"] == {
+        "name": "mdtpool",
+        "local": "/dev/sdb",
+        "remote": PREDICTED,
+        "remote_pending": True,
+        "import": False,
+    }
     assert plan["problems"] == [] and plan["missing"] == []
+
+
+@pytest.mark.parametrize("backend", ["scst", "lio"])
+def test_active_back_from_a_reboot_logs_in_then_imports_again(backend):
+    """The label names this node (it was active when it went down): no export, a login, the import first."""
+    cfg = settings("mds02", backend=backend)
+    plan = mdtmirror.plan_node(cfg, "mds02", peer_facts(), local(on_disks=True, last_here=True))
+    assert plan["role"] == "active" and plan["export"] is None and plan["unexport"]["device"] == "MDT0"
+    assert plan["login"]["target"]["dest"].startswith("10.0.0.2:")
+    assert plan["pool"]["import"] is True and plan["pool"]["remote"] == PREDICTED and plan["pool"]["remote_pending"]
+    # A role the operation in progress forces has its own import (mdtmirror.activate): none here.
+    forced = mdtmirror.plan_node(cfg, "mds02", peer_facts(), local(on_disks=True, last_here=True), role="active")
+    assert forced["pool"]["import"] is False
+    # Imported already: nothing to import.
+    here = mdtmirror.plan_node(cfg, "mds02", peer_facts(), local(pools=["mdtpool"], last_here=True))
+    assert here["pool"]["import"] is False
 
 
 def test_active_uses_the_disk_its_login_brought():

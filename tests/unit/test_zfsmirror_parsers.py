@@ -13,7 +13,7 @@ import time
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from tests.captures import captures_dir
+from tests.captures import REPO, captures_dir
 from tests.loadermods import load
 
 zm = load("_modules", "zfsmirror")
@@ -725,3 +725,76 @@ def test_parse_hostid():
     assert zm.parse_hostid(b"\0\0\0\0") is None
     assert zm.parse_hostid(b"") is None
     assert zm.parse_hostid(b"12345") is None
+
+
+def _probe_outputs(name):
+    """``{command: (output, exit status)}`` of a realkernel-probes capture (``$ cmd`` ... ``[exit N]``)."""
+    path = REPO / "tests" / "golden" / "realkernel-probes" / name  # the project's own captures, in the repository
+    outputs, command, lines = [], None, []
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            continue
+        if line.startswith("$ "):
+            command, lines = line[2:], []
+        elif line.startswith("[exit "):
+            outputs.append((command, "\n".join(lines) + "\n", int(line[len("[exit ") : -1])))
+        else:
+            lines.append(line)
+    return outputs
+
+
+def test_parse_zdb_label_golden():
+    outputs = _probe_outputs("zdb-label.txt")
+    labels = [(cmd, zm.parse_zdb_label(out), rc) for cmd, out, rc in outputs if cmd.startswith("zdb -l")]
+    assert [(cmd, rc) for cmd, _, rc in labels] == [
+        ("zdb -l /dev/loop0", 0),
+        ("zdb -l /dev/loop0", 0),
+        ("zdb -l /dev/loop0", 0),
+        ("zdb -l /tmp/rkzfs/none", 1),
+        ("zdb -l /dev/loop2", 2),
+    ]
+    active, exported, again, missing, blank = (label for _, label, _ in labels)
+    assert active == {
+        "pool": "mdtpool",
+        "pool_guid": "14596875336121998583",
+        "vdev_guid": "9104717107407932257",
+        "state": "active",
+        "txg": 4,
+        "hostid": "0x00c0ffee",  # zgenhostid -f 0x00c0ffee; zdb prints 12648430
+        "hostname": "(none)",
+        "labels": [0, 1, 2, 3],
+    }
+    assert exported["state"] == "exported" and exported["txg"] == 18 and exported["hostid"] == "0x00c0ffee"
+    # Imported again, then the host's hostid changed: the label still names the importer, not this host.
+    assert again["state"] == "active" and again["hostid"] == "0x00c0ffee" and again["txg"] == 25
+    assert missing is None and blank is None
+    # The guest's own hostid, as zfsmirror.hostid prints it, is what a label is compared with.
+    (hostid_out,) = [out for cmd, out, _ in outputs if cmd == "hostid"]
+    assert f"0x{hostid_out.strip()}" == active["hostid"]
+
+
+def test_parse_zdb_label_vdev_tree_does_not_override_top_level_keys():
+    text = "\n".join(
+        [
+            "------------------------------------",
+            "LABEL 0 ",
+            "------------------------------------",
+            "    version: 5000",
+            "    name: 'p'",
+            "    state: 1",
+            "    txg: 9",
+            "    pool_guid: 7",
+            "    guid: 8",
+            "    vdev_tree:",
+            "        type: 'mirror'",
+            "        guid: 99",
+            "        children[0]:",
+            "            guid: 8",
+            "    labels = 0 1 ",
+            "",
+        ]
+    )
+    label = zm.parse_zdb_label(text)
+    assert label["vdev_guid"] == "8" and label["state"] == "exported" and label["hostid"] is None
+    assert label["labels"] == [0, 1] and label["hostname"] is None
+    assert zm.parse_zdb_label("failed to unpack label 0\n") is None
