@@ -1,4 +1,4 @@
-"""Benchmarks of issue 5 (``python -m bench``): measured ratios and counts, printed next to their goals.
+"""Benchmarks (``python -m bench``): measured ratios and counts, printed next to their goals.
 
 Not tests: nothing here is collected by pytest and nothing fails unless
 ``--strict`` is given. See bench/README.md.

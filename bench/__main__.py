@@ -1,4 +1,4 @@
-"""``python -m bench``: the benchmarks of issue 5, measured in one run, each next to its goal.
+"""``python -m bench``: the benchmarks, measured in one run, each next to its goal.
 
 (1) no-op re-apply of the whole formula / a no-op apply of as many trivial states   goal <= 1.2x
 (2) programs a no-op apply runs, 1 vs 100 LUNs and 10 vs 10,000 snapshots          goal <= 5, flat

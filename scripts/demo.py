@@ -1,4 +1,4 @@
-"""Demo: the two-node rollout of issue 5, by a real salt-master and two real
+"""Demo: the two-node rollout, by a real salt-master and two real
 salt-minions ``mds01``/``mds02`` on emulated MDS hosts.
 
 Two emulated hosts (tests/emul/rig.py's ``make_pair``: SCST and ib_srp sysfs

@@ -105,3 +105,22 @@ def pytest_runtest_setup(item):
         missing = [name for name in mark.args if host_tool(name) is None]
         if missing:
             pytest.fail(f"needs {', '.join(missing)}, not installed here (scripts/setup.sh installs it)", pytrace=False)
+
+
+# Each tier's time in the run's summary (setup + call + teardown of its tests, by the folder they live in).
+_TIER_TIMES = {}
+
+
+def pytest_runtest_logreport(report):
+    parts = report.nodeid.split("/")
+    tier = parts[1] if len(parts) > 2 and parts[0] == "tests" else "other"
+    count, seconds = _TIER_TIMES.get(tier, (0, 0.0))
+    _TIER_TIMES[tier] = (count + (report.when == "call"), seconds + report.duration)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _TIER_TIMES:
+        return
+    terminalreporter.write_sep("-", "time per tier")
+    for tier, (count, seconds) in sorted(_TIER_TIMES.items(), key=lambda item: -item[1][1]):
+        terminalreporter.write_line(f"{seconds / 60:6.1f} min  {count:4d} tests  tests/{tier}")

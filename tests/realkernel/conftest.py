@@ -47,7 +47,7 @@ def realkernel():
     return prepared
 
 
-# The tier's run time in the CI output (issue 6 asks for it): setup + call + teardown of every realkernel test,
+# The tier's run time in the CI output: setup + call + teardown of every realkernel test,
 # which includes preparing the harness and building OpenZFS when the cache is cold.
 _TIER_SECONDS = {}
 

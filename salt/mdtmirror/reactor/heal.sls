@@ -7,9 +7,10 @@
     * path/running from the active (ib_srp reconnected a blocked path by
       itself): the active is the node that saw it.
 
-    Nothing destructive can follow: state.apply never imports, exports or
-    destroys a pool, and a node that is not active only keeps its standby
-    role. queue: an operation's own state run on that node goes first.
+    Nothing destructive can follow: state.apply never exports or destroys
+    a pool, imports one only on the node that had it imported when it went
+    down (README, "Roles"), and a node that is not active only keeps its
+    standby role. queue: an operation's own state run on that node goes first.
 
     Master configuration (README, "Watch and heal"):
 
