@@ -1,8 +1,8 @@
 """Boot a real Debian kernel under qemu (TCG) with this host's userland, run a script in it.
 
-The real-kernel tier (issue 6): the SRP initiator, LIO's ib_srpt and soft-RoCE
+The real-kernel tier: the SRP initiator, LIO's ib_srpt and soft-RoCE
 are real kernel code here, not emulators. What worked on this kind of machine
-is written up in ``/work/shared/notes/real-kernel-testbed.md``; this harness
+is written up in the workplace notes (real-kernel-testbed.md); this harness
 follows it:
 
 * Debian packages it needs are installed with ``apt-get`` when missing
@@ -19,7 +19,7 @@ follows it:
   ``switch_root``s into a wrapper that starts udev, runs the given script
   and writes its ``stdout``, ``stderr`` and ``rc`` to the share.
 
-Cache (``MDTMIRROR_REALKERNEL_CACHE``, default ``~/.cache/mdtmirror-realkernel``)::
+Cache (``MDTMIRROR_REALKERNEL_CACHE``, default ``$HOME/.cache/mdtmirror-realkernel``)::
 
     kernel/<kver>/root/                         the package unpacked: boot/vmlinuz-<kver>, lib/modules/<kver>/
                                                 (depmod'ed)

@@ -1,6 +1,6 @@
 """
 Scenario 3 on real kernels: two guests (mds01, mds02) on one L2 segment
-(``-netdev socket``), a salt-master on the host and a salt-minion in each
+(``-netdev socket``, UDP), a salt-master on the host and a salt-minion in each
 guest (guest/pair_node.sh). ``state.orchestrate mdtmirror.orch`` rolls the
 pair out with the lio backend, in roles: the standby (mds02) exports its LUN
 (a virtio disk) through an iblock backstore (exclusive) and LIO's ib_srpt
@@ -31,6 +31,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -82,8 +83,8 @@ def salt_factories_config(tmp_path_factory):
     return {"root_dir": tmp_path_factory.mktemp("sf")}
 
 
-def _free_port():
-    with socket.socket() as sock:
+def _free_port(kind=socket.SOCK_STREAM):
+    with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
@@ -152,7 +153,9 @@ def pair(realkernel, salt_factories, tmp_path_factory):
     )
     disks = tmp_path_factory.mktemp("luns")
     rig_pillar_dir = pillar_dir
-    segment_port = _free_port()
+    # The segment: UDP between fixed ports, stateless, so either guest can reboot (a listening stream
+    # socket would leave its peer's qemu disconnected for good).
+    segment_ports = {name: _free_port(socket.SOCK_DGRAM) for name in NAMES}
 
     def start_guest(name):
         """Boot (or boot again, on the same LUN image) the guest of ``name``."""
@@ -161,7 +164,11 @@ def pair(realkernel, salt_factories, tmp_path_factory):
         if not lun.exists():
             with open(lun, "wb") as handle:
                 handle.truncate(LUN_BYTES)
-        netdev = f"socket,id=seg,{'listen' if name == 'mds01' else 'connect'}=127.0.0.1:{segment_port}"
+        state = disks / f"{name}-state.img"  # the node's /etc and minion files: they survive its reboots
+        if not state.exists():
+            subprocess.run(["mkfs.ext4", "-q", "-F", str(state), "256M"], check=True, capture_output=True)
+        (peer,) = set(NAMES) - {name}
+        netdev = f"socket,id=seg,udp=127.0.0.1:{segment_ports[peer]},localaddr=127.0.0.1:{segment_ports[name]}"
         params = (
             f"NAME={name}\nSEGMENT_MAC={mac}\nSEGMENT_IP={ip}\nLUN_SERIAL=mdt-{name}\n"
             f"MASTER_PUBLISH_PORT={master.config['publish_port']}\n"
@@ -183,6 +190,10 @@ def pair(realkernel, salt_factories, tmp_path_factory):
                 f"file={lun},format=raw,if=none,id=lun,cache=none",
                 "-device",
                 f"virtio-blk-pci,drive=lun,serial=mdt-{name}",
+                "-drive",
+                f"file={state},format=raw,if=none,id=state,cache=unsafe",
+                "-device",
+                f"virtio-blk-pci,drive=state,serial=rkstate-{name}",
             ],  # fmt: skip
         )
         return guest, guest.results_dir / "share"
@@ -192,7 +203,6 @@ def pair(realkernel, salt_factories, tmp_path_factory):
         try:
             for name in NAMES:
                 guests[name] = start_guest(name)
-                time.sleep(1)  # the listening side first
             rig = Pair(master, guests)
             rig.start_guest = start_guest
             rig.pillar_dir = rig_pillar_dir
@@ -463,7 +473,8 @@ def test_scenario3_orchestrated_pair_in_roles_then_switchover(pair):
     ret = pair.salt("mds01", "cmd.run_all", "cd /mnt/mdtdata && sha256sum f* g*", "python_shell=True")
     assert ret.data["retcode"] == 0 and ret.data["stdout"] == sums, ret.data
 
-    _unattended_heal(pair, sums)
+    sums = _unattended_heal(pair, sums)
+    _reboots(pair, sums)
 
 
 WRITES_DURING_LOSS = """
@@ -536,3 +547,80 @@ def _unattended_heal(pair, sums):
         f"real kernel: the standby's target back -> the pool whole again, unattended: {healed:.0f} s "
         "(beacon interval 2 s, the reactor's state.apply on a TCG guest; resilver included)"
     )
+    return sums
+
+
+STARTUP_STATE = "startup_states: sls\nsls_list:\n  - mdtmirror\n"
+
+
+def _reboot(pair, name):
+    """A real reboot of ``name``'s guest (guest/pair_node.sh: minion stopped, sync, reboot(2)), booted again."""
+    guest, share = pair.guests[name]
+    (share / "reboot").write_text("reboot\n")
+    try:
+        guest.proc.wait(timeout=300)
+    finally:
+        guest.kill()
+    pair.guests[name] = pair.start_guest(name)
+
+
+def _whole(state, leaves):
+    return state == "ONLINE" and len(leaves) == 2 and all(v["state"] == "ONLINE" for v in leaves.values())
+
+
+def _reboots(pair, sums):
+    """
+    mds01 active, mds02 standby, whole, the heal beacons on. Each node gets the minion's start-up state as
+    README tells admins (``startup_states: sls`` + ``sls_list: [mdtmirror]`` in the minion's config), then
+    is rebooted for real, with no command typed after the reboot: the standby comes back exporting its disk,
+    the active's SRP path comes back and the mirror heals; the active comes back with no pool imported by
+    the boot, and its start-up state imports the pool again (its disk's label names it) with both sides.
+    """
+    for name in NAMES:
+        rc, out = pair.kernel(
+            name,
+            "sh",
+            "-c",
+            f"mkdir -p /persist/salt/etc/minion.d && printf '{STARTUP_STATE}' > "
+            "/persist/salt/etc/minion.d/mdtmirror-startup.conf",
+        )
+        assert rc == 0, out
+
+    # The standby reboots while the active writes: the SRP side is lost, then back with no command typed.
+    _reboot(pair, "mds02")
+    ret = pair.salt(
+        "mds01", "cmd.run_all", MORE_DATA_SCRIPT.replace("g$i", "r$i").replace("g*", "r*"), "python_shell=True"
+    )
+    assert ret.data["retcode"] == 0, ret.data
+    sums += "\n" + ret.data["stdout"]
+    _wait_for_minions(pair)
+    assert (pair.guests["mds02"][1] / "boot.pools").read_text().strip() == ""
+    _wait_pool(pair, "mds01", _whole, 900, "the pool whole again after the standby's reboot, no command typed")
+    rc, out = pair.kernel("mds01", "zpool", "wait", "-t", "resilver", POOL)
+    assert rc == 0, out
+    _roles(pair, {name: pair.facts(name) for name in NAMES}, "mds01", "mds02")
+    ret = pair.salt("mds01", "cmd.run_all", "cd /mnt/mdtdata && sha256sum f* g* h* r*", "python_shell=True")
+    assert ret.data["retcode"] == 0 and ret.data["stdout"] == sums, ret.data
+
+    # The active reboots (no takeover: auto failover is off). The boot imports nothing; the standby stays
+    # standby; mds01's start-up state logs in to mds02's LUN and imports the pool with both sides.
+    _reboot(pair, "mds01")
+    _wait_for_minions(pair)
+    assert (pair.guests["mds01"][1] / "boot.pools").read_text().strip() == ""
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        rc, out = pair.kernel("mds01", "zpool", "list", "-H", "-o", "name")
+        if out.strip() == POOL:
+            break
+        time.sleep(5)
+    else:
+        pytest.fail(f"mds01's start-up state did not import {POOL} within 900 s: {out}; {pair.where()}")
+    _wait_pool(pair, "mds01", _whole, 600, "the pool whole after the active's reboot")
+    rc, out = pair.kernel("mds02", "zpool", "list", "-H", "-o", "name")
+    assert rc == 0 and out.strip() == "", out
+    rc, out = pair.kernel("mds01", "zpool", "scrub", "-w", POOL)
+    assert rc == 0, out
+    _roles(pair, {name: pair.facts(name) for name in NAMES}, "mds01", "mds02")
+    pair.kernel("mds01", "zfs", "mount", "-a")
+    ret = pair.salt("mds01", "cmd.run_all", "cd /mnt/mdtdata && sha256sum f* g* h* r*", "python_shell=True")
+    assert ret.data["retcode"] == 0 and ret.data["stdout"] == sums, ret.data

@@ -1,11 +1,12 @@
 #!/bin/sh
-# One MDS of a pair, inside a real-kernel guest (scenario 3 of issue 6, see
+# One MDS of a pair, inside a real-kernel guest (scenario 3 of the real-kernel tier, see
 # ../test_pair_lio.py): two NICs (user-mode networking to reach the salt-master
 # on the host at 10.0.2.2; a -netdev socket segment shared with the other
 # guest, where soft-RoCE runs), a LUN disk (virtio, by-id name
 # virtio-<LUN_SERIAL>), configfs and ZFS loaded, and a salt-minion. The host
 # drives everything through the master; the guest waits for /realkernel/stop,
-# then writes what the kernel says (final.facts.json) and powers off.
+# then writes what the kernel says (final.facts.json) and powers off, or for /realkernel/reboot reboots.
+# /etc and the minion's files live on a state disk (virtio-rkstate-<NAME>): they survive a reboot.
 # Settings: /realkernel/params.env (NAME, SEGMENT_MAC, SEGMENT_IP, MASTER_PUBLISH_PORT, MASTER_RET_PORT,
 # SALT_MINION, LUN_SERIAL, ZFS_MODULES, PATH, LD_LIBRARY_PATH).
 set -eu
@@ -37,6 +38,19 @@ until grep -q ACTIVE /sys/class/infiniband/rxe0/ports/1/state 2>/dev/null; do
 done
 stamp rxe
 
+# --- what survives a reboot, as on a real server's root disk: /etc (hostid, modprobe.d, the minion's
+# start-up state) and the minion's own files (its key, synced modules), on this node's state disk
+modprobe ext4
+n=100
+until [ -e "/dev/disk/by-id/virtio-rkstate-$NAME" ]; do
+    n=$((n - 1)); [ "$n" -gt 0 ] || { echo "no state disk virtio-rkstate-$NAME" >&2; exit 13; }; sleep 0.2
+done
+mkdir -p /persist
+mount -t ext4 "/dev/disk/by-id/virtio-rkstate-$NAME" /persist
+mkdir -p /persist/etc /persist/etc.work
+mount -t overlay -o lowerdir=/etc,upperdir=/persist/etc,workdir=/persist/etc.work overlay /etc
+stamp state
+
 # --- what an MDS has before mdtmirror: configfs mounted, ZFS loaded, its LUN
 modprobe configfs
 grep -q " /sys/kernel/config configfs " /proc/mounts || mount -t configfs configfs /sys/kernel/config
@@ -45,9 +59,11 @@ insmod "$ZFS_MODULES/zfs.ko"
 udevadm settle --timeout=30 || true
 [ -e "/dev/disk/by-id/virtio-$LUN_SERIAL" ] || { echo "no /dev/disk/by-id/virtio-$LUN_SERIAL" >&2; ls -l /dev/disk/by-id >&2; exit 12; }
 stamp disks
+# Nothing imports a pool at boot (cachefile=none, no zfs-import service): what the kernel has before the minion.
+zpool list -H -o name > "$R/boot.pools" 2>&1 || true
 
 # --- the salt-minion (formula mode: the orchestration syncs the modules from the master)
-S=/tmp/rk/salt
+S=/persist/salt
 mkdir -p /tmp/rk && mount -t tmpfs -o size=200m tmpfs /tmp/rk
 mkdir -p "$S/etc"
 cat > "$S/etc/minion" <<CONF
@@ -65,9 +81,20 @@ CONF
 MINION=$!
 stamp minion
 
-# --- the host drives; wait for its stop (bounded)
+# --- the host drives; wait for its stop or a reboot (bounded)
 n=0
 while [ ! -e "$R/stop" ]; do
+    if [ -e "$R/reboot" ]; then
+        # A real reboot: the minion stopped, the disks synced, reboot(2) (qemu runs with -no-reboot and
+        # exits; the host boots the guest again on the same LUN and state disks).
+        stamp reboot
+        kill "$MINION" 2>/dev/null || true
+        wait "$MINION" 2>/dev/null || true
+        cp "$S/var/log/salt/minion" "$R/salt.log" 2>/dev/null || true
+        sync
+        /bin/busybox reboot -f
+        sleep 60
+    fi
     n=$((n + 1))
     [ "$n" -lt 3600 ] || { echo "no stop from the host within an hour" >&2; break; }
     kill -0 "$MINION" 2>/dev/null || { echo "salt-minion died" >&2; break; }
