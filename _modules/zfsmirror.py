@@ -2908,7 +2908,33 @@ def create_zvol(name, size, properties=None, test=False):
     elif parent not in found:
         raise CommandExecutionError(f"zfs get -r {parent} did not report {parent}")
     changes, commands = _apply(steps, test)
+    if not test:
+        _wait_zvol_device(name)
     return {"changed": bool(steps), "test": bool(test), "name": name, "changes": changes, "commands": commands}
+
+
+ZVOL_DEVICE_WAIT = 30  # seconds udev gets to make /dev/zvol/<name> after the zvol appears
+
+
+def _wait_zvol_device(name):
+    """
+    Wait (bounded) for ``/dev/zvol/<name>``, the path the LUN is exported
+    by: udev makes it (zfsutils' 60-zvol.rules) after ``zfs create -V``
+    returned, so the export right after would find nothing (seen on a real
+    kernel). Raises naming the path when it does not come.
+    """
+    device = _host(f"/dev/zvol/{name}")
+    udevadm = _config("mdtmirror:bin:udevadm", "udevadm")
+    if not os.path.exists(device) and udevadm and shutil.which(udevadm):
+        _run([udevadm, "settle", f"--timeout={ZVOL_DEVICE_WAIT}"], ignore_retcode=True)
+    deadline = time.monotonic() + ZVOL_DEVICE_WAIT
+    while not os.path.exists(device):
+        if time.monotonic() > deadline:
+            raise CommandExecutionError(
+                f"zvol {name} exists but /dev/zvol/{name} did not appear within {ZVOL_DEVICE_WAIT} s: "
+                "udev makes it with zfsutils' 60-zvol.rules (installed?)"
+            )
+        time.sleep(0.2)
 
 
 # --------------------------------------------------------------------------

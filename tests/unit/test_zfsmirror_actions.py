@@ -731,7 +731,7 @@ def test_export_pool(env):
 GET_ZVOL = ["get", "-H", "-p", "-r", "-t", "filesystem,volume"]
 
 
-def test_create_zvol_plans_volume_and_parent_canmount(env):
+def test_create_zvol_plans_volume_and_parent_canmount(env, monkeypatch):
     rig, zfsmirror = env
     rig.play(zfs=[(("get",), cap("zfs/zfs_get_all.txt")), (("create",), SILENT), (("set",), SILENT)])
     plan = zfsmirror.create_zvol("mdtpool/mdt0/lun0", "1G", properties={"volblocksize": "16K"}, test=True)
@@ -740,11 +740,20 @@ def test_create_zvol_plans_volume_and_parent_canmount(env):
         "mdtpool/mdt0/lun0": {"old": None, "new": {"volsize": 1 << 30, "volblocksize": "16K"}},
         "mdtpool/mdt0:canmount": {"old": "on", "new": "off"},
     }
+    # udev's link to the zvol: the export names the LUN by it, so the real run waits for it (bounded).
+    monkeypatch.setitem(zfsmirror.create_zvol.__globals__, "ZVOL_DEVICE_WAIT", 0.5)
+    with pytest.raises(CommandExecutionError, match="/dev/zvol/mdtpool/mdt0/lun0 did not appear within 0.5 s"):
+        zfsmirror.create_zvol("mdtpool/mdt0/lun0", "1G", properties={"volblocksize": "16K"})
+    link = rig.root / "dev" / "zvol" / "mdtpool" / "mdt0" / "lun0"
+    link.parent.mkdir(parents=True)
+    link.symlink_to("../../../zd0")
+    (rig.root / "dev" / "zd0").write_text("")
     zfsmirror.create_zvol("mdtpool/mdt0/lun0", "1G", properties={"volblocksize": "16K"})
-    assert rig.calls("zfs")[2:] == [
+    create = [
         ["create", "-V", str(1 << 30), "-o", "volblocksize=16K", "mdtpool/mdt0/lun0"],
         ["set", "canmount=off", "mdtpool/mdt0"],
     ]
+    assert [call for call in rig.calls("zfs") if call[0] != "get"] == create * 2
 
 
 def test_create_zvol_refusals(env):
