@@ -190,6 +190,11 @@ def test_zvol_present(env):
     rig.play(zfs=[(("get",), cap("zfs/zfs_get_all.txt")), (("create",), SILENT), (("set",), SILENT)])
     predicted = states.zvol_present(name="mdtpool/mdt0/lun0", size="1G", test=True)
     assert predicted.result is None and only_reads(rig)
+    # udev's link, which the real run waits for (zfsmirror.create_zvol) before the export names it.
+    link = rig.root / "dev/zvol/mdtpool/mdt0/lun0"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    (rig.root / "dev/zd0").write_text("")
+    link.symlink_to("../../../zd0")
     applied = states.zvol_present(name="mdtpool/mdt0/lun0", size="1G")
     assert applied.result is True and applied.changes == predicted.changes
     assert rig.calls("zfs")[-2:] == [
