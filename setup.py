@@ -3,7 +3,9 @@
 One source of truth: the loader modules live in ``_modules/`` and ``_states/``
 (where ``saltutil.sync_all`` finds them in formula mode). ``pip install .``
 packages those same files as ``mdtmirror_loader.modules``/``.states`` and
-registers them through the ``salt.loader`` entry point.
+registers them through the ``salt.loader`` entry point. The library the
+loader modules stand on, ``_utils/mdtmirror_lib`` (``salt://_utils`` in formula
+mode), is installed as the package ``mdtmirror_lib``.
 """
 
 from setuptools import setup
@@ -15,6 +17,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.9",
     packages=[
+        "mdtmirror_lib",
         "mdtmirror_loader",
         "mdtmirror_loader.modules",
         "mdtmirror_loader.states",
@@ -22,6 +25,7 @@ setup(
         "mdtmirror_loader.beacons",
     ],
     package_dir={
+        "mdtmirror_lib": "_utils/mdtmirror_lib",
         "mdtmirror_loader": "mdtmirror_loader",
         "mdtmirror_loader.modules": "_modules",
         "mdtmirror_loader.states": "_states",

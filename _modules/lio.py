@@ -53,6 +53,11 @@ import uuid
 
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+import mdtmirror_lib
+
+mdtmirror_lib = mdtmirror_lib.current()  # the copy on disk now (after a saltutil.sync_all upgrade)
+from mdtmirror_lib import hostio  # noqa: E402  (after current(): the fresh copy)
+
 __virtualname__ = "lio"
 
 __all__ = [
@@ -109,11 +114,7 @@ def _config(key, default=None):
 
 
 def _path(key):
-    override = _config("mdtmirror:paths:" + key)
-    if override:
-        return override
-    sysroot = _config("mdtmirror:sysroot", "/") or "/"
-    return os.path.join(sysroot, _DEFAULT_PATHS[key].lstrip("/"))
+    return hostio.host_path(_config, key, _DEFAULT_PATHS)
 
 
 def _root():
@@ -131,11 +132,8 @@ def _srpt():
 
 
 def _read(path, default=None):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read().strip()
-    except OSError:
-        return default
+    value = hostio.read_attr(path)
+    return default if value is None else value.strip()
 
 
 def _write(path, value, what):

@@ -33,6 +33,11 @@ import time
 import salt.utils.yaml
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+import mdtmirror_lib
+
+mdtmirror_lib = mdtmirror_lib.current()  # the copy on disk now (after a saltutil.sync_all upgrade)
+from mdtmirror_lib import hostio  # noqa: E402  (after current(): the fresh copy)
+
 log = logging.getLogger(__name__)
 
 try:  # Salt >= 3008
@@ -382,8 +387,7 @@ def _pillar(key):
 
 
 def _host(path):
-    sysroot = _config("mdtmirror:sysroot", "/") or "/"
-    return os.path.join(sysroot, path.lstrip("/"))
+    return hostio.under_sysroot(_config, path)
 
 
 def disk_problem(path, block=True, exclusive=False):

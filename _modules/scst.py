@@ -32,6 +32,11 @@ import time
 
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+import mdtmirror_lib
+
+mdtmirror_lib = mdtmirror_lib.current()  # the copy on disk now (after a saltutil.sync_all upgrade)
+from mdtmirror_lib import hostio  # noqa: E402  (after current(): the fresh copy)
+
 log = logging.getLogger(__name__)
 
 __virtualname__ = "scst"
@@ -124,11 +129,7 @@ def _config(key, default=None):
 
 
 def _path(key):
-    override = _config("mdtmirror:paths:" + key)
-    if override:
-        return override
-    sysroot = _config("mdtmirror:sysroot", "/") or "/"
-    return os.path.join(sysroot, _DEFAULT_PATHS[key].lstrip("/"))
+    return hostio.host_path(_config, key, _DEFAULT_PATHS)
 
 
 def _root():
@@ -230,8 +231,7 @@ def _mgmt_result():
             time.sleep(0.5)
 
 
-def _errno_text(code):
-    return f"{errno.errorcode.get(code, code)} ({os.strerror(code)})"
+_errno_text = hostio.errno_text
 
 
 def _write(path, command, what):
@@ -266,11 +266,7 @@ def _write(path, command, what):
     log.debug("scst: wrote %r to %s", command, path)
 
 
-def _listdir(path):
-    try:
-        return sorted(os.listdir(path))
-    except FileNotFoundError:
-        return []
+_listdir = hostio.listdir
 
 
 def _subdirs(path):
@@ -1639,12 +1635,7 @@ def _modprobe_conf(module):
     return os.path.join(_path("modprobe_d"), f"{module}.conf")
 
 
-def _read_text(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
+_read_text = hostio.read_text
 
 
 def parse_modprobe_options(text, module):

@@ -48,6 +48,11 @@ import time
 
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+import mdtmirror_lib
+
+mdtmirror_lib = mdtmirror_lib.current()  # the copy on disk now (after a saltutil.sync_all upgrade)
+from mdtmirror_lib import hostio  # noqa: E402  (after current(): the fresh copy)
+
 log = logging.getLogger(__name__)
 
 __virtualname__ = "srp"
@@ -198,61 +203,15 @@ def _config(key, default=None):
 
 
 def _path(key):
-    override = _config("mdtmirror:paths:" + key)
-    if override:
-        return override
-    sysroot = _config("mdtmirror:sysroot", "/") or "/"
-    return os.path.join(sysroot, _DEFAULT_PATHS[key].lstrip("/"))
+    return hostio.host_path(_config, key, _DEFAULT_PATHS)
 
 
-def _listdir(path):
-    try:
-        return sorted(os.listdir(path))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-
-
-def _read(path, default=None):
-    """Read one sysfs attribute, stripped of its newline; ``default`` if unreadable."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read().decode("utf-8", "replace").rstrip("\n")
-    except OSError:
-        return default
-
-
-def _errno_text(code):
-    return f"{errno.errorcode.get(code, code)} ({os.strerror(code)})"
-
-
-def _write_attr(path, data):
-    """One ``write(2)`` to a sysfs attribute; OSError propagates with its errno."""
-    # O_WRONLY without O_CREAT: a missing attribute gives ENOENT, not EACCES.
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, data.encode())
-    finally:
-        os.close(fd)
-
-
-def _write_file(path, text):
-    """Write a configuration file atomically (mode 0644)."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = path + ".mdtmirror.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
-def _read_file(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
+_listdir = hostio.listdir
+_read = hostio.read_attr
+_errno_text = hostio.errno_text
+_write_attr = hostio.write_attr
+_write_file = hostio.write_text
+_read_file = hostio.read_text
 
 
 def _as_int(value):

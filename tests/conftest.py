@@ -14,6 +14,10 @@ import pytest
 
 from tests.captures import REPO
 
+# The library as formula mode ships it (salt://_utils/mdtmirror_lib), ahead of any pip-installed copy:
+# tests import the repository's code.
+sys.path.insert(0, str(REPO / "_utils"))
+
 
 def minion_opts(tmp_path, minion_id="mds01", mdtmirror=None, pillar=None, extra=None):
     import salt.config

@@ -35,7 +35,7 @@ import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from tests.loadermods import load
-from tests.unit.test_zfsmirror_parsers import _import_listing_with, capture, golden
+from tests.unit.test_lib_zfs_parse import _import_listing_with, capture, golden
 
 zm = load("_modules", "zfsmirror")
 
@@ -672,7 +672,7 @@ def test_import_pool_refusals(env):
 
 
 def test_import_decision_from_the_listing():
-    # listings as zpool 2.3.2 prints them for the three hostid cases (constructed like test_zfsmirror_parsers')
+    # listings as zpool 2.3.2 prints them for the three hostid cases (constructed like test_lib_zfs_parse')
     active = zm.parse_import_list(
         _import_listing_with(
             "status: The pool is currently imported by another system.\n",

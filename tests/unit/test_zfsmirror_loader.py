@@ -18,7 +18,7 @@ import sys
 import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
-from tests.unit.test_zfsmirror_parsers import golden
+from tests.unit.test_lib_zfs_parse import golden
 
 FAKE = """#!{python}
 import json, os, sys

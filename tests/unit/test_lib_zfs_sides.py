@@ -7,18 +7,17 @@ yet) change one row of a capture to what zpool_main.c 2.3.2 prints.
 import pytest
 from salt.exceptions import SaltInvocationError
 
-from tests.loadermods import load
-from tests.unit.test_zfsmirror_parsers import body
-
-zm = load("_modules", "zfsmirror")
+from mdtmirror_lib import zfs_parse
+from mdtmirror_lib import zfs_policy as zm
+from tests.unit.test_lib_zfs_parse import body
 
 
 def pool_json(rel):
-    return zm.parse_status_json(body(rel))["mdtpool"]
+    return zfs_parse.parse_status_json(body(rel))["mdtpool"]
 
 
 def pool_text(text):
-    return zm.parse_status_text(text)["mdtpool"]
+    return zfs_parse.parse_status_text(text)["mdtpool"]
 
 
 def test_healthy_mirror_is_redundant():

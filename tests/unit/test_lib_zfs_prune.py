@@ -5,10 +5,9 @@ import datetime
 import pytest
 from salt.exceptions import SaltInvocationError
 
-from tests.loadermods import load
-from tests.unit.test_zfsmirror_parsers import body, capture
-
-zm = load("_modules", "zfsmirror")
+from mdtmirror_lib import zfs_parse
+from mdtmirror_lib import zfs_policy as zm
+from tests.unit.test_lib_zfs_parse import body, capture
 
 HOUR = 3600
 # Linux MAX_ARG_STRLEN: the longest single argument execve accepts (incl. NUL)
@@ -58,7 +57,7 @@ def hourly(count, dataset="mdtpool/mdt0", txg=True, start=T0):
 
 
 def test_golden_list_gives_the_captured_batch_destroy():
-    snaps = zm.parse_list_hp(body("zfs/zfs_list_snap.txt"), "name,creation,used,userrefs")
+    snaps = zfs_parse.parse_list_hp(body("zfs/zfs_list_snap.txt"), "name,creation,used,userrefs")
     plan = zm.plan_prune(snaps, {"daily": 1}, now=1795522800)
     # the three mdtmirror snapshots were created in the same two seconds: one day, keep the newest
     assert plan["keep"] == ["mdtpool/mdt0@mdtmirror-20261123T0000Z"]
@@ -72,7 +71,7 @@ def test_golden_list_gives_the_captured_batch_destroy():
 
 
 def test_golden_json_list_held_snapshot_is_never_pruned():
-    datasets = zm.parse_zfs_list_json(body("zfs-json/zfs_list_j.json"))
+    datasets = zfs_parse.parse_zfs_list_json(body("zfs-json/zfs_list_j.json"))
     snaps = dict(datasets)
     # a newer snapshot makes the held one prunable by policy
     snaps["mdtpool/mdt0@mdtmirror-20261125T0000Z"] = {

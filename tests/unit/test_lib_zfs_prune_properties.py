@@ -9,10 +9,8 @@ import datetime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.loadermods import load
-from tests.unit.test_zfsmirror_prune import T0, expand
-
-zm = load("_modules", "zfsmirror")
+from mdtmirror_lib import zfs_policy as zm
+from tests.unit.test_lib_zfs_prune import T0, expand
 
 PERIODS = ["frequently", "hourly", "daily", "weekly", "monthly", "yearly"]
 
@@ -38,7 +36,7 @@ def snapshot_lists(draw):
     return snaps
 
 
-# An all-zero policy is refused (it would prune everything): tests/unit/test_zfsmirror_prune.py.
+# An all-zero policy is refused (it would prune everything): tests/unit/test_lib_zfs_prune.py.
 policies = st.dictionaries(st.sampled_from(PERIODS), st.integers(0, 8), min_size=1, max_size=4).filter(
     lambda policy: any(policy.values())
 )

@@ -1,4 +1,4 @@
-"""zfsmirror's pure parsers on the real OpenZFS 2.3.2 outputs (tests/golden/linux-6.1-openzfs-2.3.2).
+"""The library's OpenZFS parsers (mdtmirror_lib.zfs_parse) on real OpenZFS 2.3.2 outputs (tests/golden/...).
 
 Every capture starts with ``$ command`` and ends with ``[exit N]``; ``capture()``
 returns the command line, the body in between and N. Tests marked "constructed"
@@ -13,10 +13,8 @@ import time
 import pytest
 from salt.exceptions import CommandExecutionError
 
+from mdtmirror_lib import zfs_parse as zm
 from tests.captures import REPO, captures_dir
-from tests.loadermods import load
-
-zm = load("_modules", "zfsmirror")
 
 
 def golden(rel):

@@ -1,0 +1,92 @@
+"""
+The host as every loader module reaches it: where a path is (``mdtmirror:sysroot``,
+``mdtmirror:paths:<key>``), which binary runs (``mdtmirror:bin:<name>``), and the
+plain file and sysfs I/O they share. ``get`` is the caller's ``config.get``
+(``__salt__["config.get"]``): this module never touches Salt's dunders.
+"""
+
+import errno
+import os
+
+
+def sysroot(get):
+    return get("mdtmirror:sysroot", "/") or "/"
+
+
+def under_sysroot(get, path):
+    """Where a host path (``/dev/...``, ``/etc/...``) is looked up: under ``mdtmirror:sysroot``."""
+    return os.path.join(sysroot(get), path.lstrip("/"))
+
+
+def strip_sysroot(get, path):
+    """The inverse of :py:func:`under_sysroot`: the path as tools on the host name it."""
+    root = sysroot(get).rstrip("/")
+    if root and path.startswith(root + "/"):
+        return path[len(root) :]
+    return path
+
+
+def host_path(get, key, defaults):
+    """``mdtmirror:paths:<key>`` if set, else the default path ``defaults[key]`` under the sysroot."""
+    override = get("mdtmirror:paths:" + key, None)
+    if override:
+        return override
+    return under_sysroot(get, defaults[key])
+
+
+def binary(get, name):
+    """``mdtmirror:bin:<name>`` if set (and not empty), else ``name`` (found on PATH)."""
+    return get("mdtmirror:bin:" + name, name) or name
+
+
+def errno_text(code):
+    """``EBUSY (Device or resource busy)``: the errno's name and its words."""
+    return f"{errno.errorcode.get(code, code)} ({os.strerror(code)})"
+
+
+def listdir(path):
+    """Sorted entries of a directory; none if it is missing (a module not loaded, an object gone)."""
+    try:
+        return sorted(os.listdir(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def read_attr(path, default=None):
+    """One sysfs/configfs attribute without its trailing newline; ``default`` if it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", "replace").rstrip("\n")
+    except OSError:
+        return default
+
+
+def write_attr(path, data):
+    """One ``write(2)`` of ``data`` to a sysfs/configfs attribute; OSError propagates with its errno."""
+    # O_WRONLY without O_CREAT: a missing attribute gives ENOENT, not EACCES.
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, data.encode())
+    finally:
+        os.close(fd)
+
+
+def read_text(path):
+    """A configuration file's text, or None if it does not exist."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def write_text(path, text):
+    """Write a configuration file atomically (fsync'ed, mode 0644): a crash leaves the old or the new one."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = path + ".mdtmirror.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
