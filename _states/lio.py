@@ -35,6 +35,12 @@ out, so the prediction and the real run come from the same code.
 
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+import mdtmirror_lib
+
+mdtmirror_lib = mdtmirror_lib.current()  # the copy on disk now (after a saltutil.sync_all upgrade)
+from mdtmirror_lib import stateplan  # noqa: E402  (after current(): the fresh copy)
+from mdtmirror_lib.stateplan import Plan as _Plan  # noqa: E402
+
 __virtualname__ = "lio"
 
 _PENDING = "mdtmirror.lio.pending"
@@ -46,53 +52,15 @@ def __virtual__():
     return (False, "the lio execution module is not available")
 
 
-class _Plan:
-    def __init__(self):
-        self.steps = []
-
-    def add(self, key, old, new, action):
-        self.steps.append((key, {"old": old, "new": new}, action))
-
-    def __bool__(self):
-        return bool(self.steps)
-
-
-def _ret(name):
-    return {"name": name, "changes": {}, "result": True, "comment": ""}
-
-
-def _fail(ret, exc):
-    ret["result"] = False
-    ret["comment"] = str(exc)
-    return ret
+_ret = stateplan.new_ret
+_fail = stateplan.fail
 
 
 def _run(name, build_plan, ok_comment, done_comment):
-    ret = _ret(name)
-    try:
-        plan = build_plan()
-    except (CommandExecutionError, SaltInvocationError) as exc:
-        return _fail(ret, exc)
-    if not plan:
-        ret["comment"] = ok_comment
-        return ret
-    if __opts__["test"]:
-        ret["result"] = None
-        ret["changes"] = {key: change for key, change, _ in plan.steps}
-        ret["comment"] = "Would apply: " + done_comment
+    def pending(plan):
         __context__.setdefault(_PENDING, []).append(name)
-        return ret
-    for key, change, action in plan.steps:
-        try:
-            action()
-        except (CommandExecutionError, SaltInvocationError) as exc:
-            _fail(ret, exc)
-            if ret["changes"]:
-                ret["comment"] += " (done before the failure: " + ", ".join(ret["changes"]) + ")"
-            return ret
-        ret["changes"][key] = change
-    ret["comment"] = "Applied: " + done_comment
-    return ret
+
+    return stateplan.run(name, build_plan, __opts__["test"], ok_comment, done_comment, on_prediction=pending)
 
 
 def _not_ready_yet():
@@ -114,13 +82,7 @@ def _target(target, hca, port):
 
 def _publish(ret):
     """Once the fabric exists, the facts the peer needs are there: refresh this minion's mine data."""
-    if ret["result"] is True and ret["changes"] and "mine.update" in __salt__:
-        try:
-            __salt__["mine.update"]()
-            ret["comment"] += "\nPublished to the Salt mine (mine.update)"
-        except Exception as exc:  # noqa: BLE001  (a masterless minion has no mine; not an error here)
-            ret["comment"] += f"\nmine.update failed: {exc}"
-    return ret
+    return stateplan.publish(ret, __salt__)
 
 
 def fabric_ready(name, rdma_cm_port=None, publish=False):

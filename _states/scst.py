@@ -42,6 +42,12 @@ import copy
 
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+import mdtmirror_lib
+
+mdtmirror_lib = mdtmirror_lib.current()  # the copy on disk now (after a saltutil.sync_all upgrade)
+from mdtmirror_lib import stateplan  # noqa: E402  (after current(): the fresh copy)
+from mdtmirror_lib.stateplan import Plan as _Plan  # noqa: E402
+
 __virtualname__ = "scst"
 
 _WILDCARD_CHARS = set("*?!")
@@ -57,28 +63,6 @@ def __virtual__():
 # --------------------------------------------------------------------------
 # plan / apply machinery
 # --------------------------------------------------------------------------
-
-
-class _Plan:
-    """
-    Ordered changes: ``(key, {"old":..., "new":...}, action)``, each with an
-    ``edit``: what it does to the running configuration's data
-    (``scst.running_config``), a function returning the possible results
-    (a list), or None when that cannot be told before SCST has done it (a
-    new device: which of its attributes SCST marks ``[key]``).
-    config_saved predicts the scst.conf of the repaired tree from them.
-    """
-
-    def __init__(self):
-        self.steps = []
-        self.edits = []
-
-    def add(self, key, old, new, action, edit=None):
-        self.steps.append((key, {"old": old, "new": new}, action))
-        self.edits.append(edit)
-
-    def __bool__(self):
-        return bool(self.steps)
 
 
 def _pending_key():
@@ -156,46 +140,19 @@ def _group_conf(driver, target, group):
     return where
 
 
-def _ret(name):
-    return {"name": name, "changes": {}, "result": True, "comment": ""}
-
-
-def _fail(ret, exc):
-    ret["result"] = False
-    ret["comment"] = str(exc)
-    return ret
+_ret = stateplan.new_ret
+_fail = stateplan.fail
 
 
 def _run(name, build_plan, ok_comment, done_comment, pending=True):
     """Build the plan, then report it (test) or carry it out."""
-    ret = _ret(name)
-    try:
-        plan = build_plan()
-    except (CommandExecutionError, SaltInvocationError) as exc:
-        return _fail(ret, exc)
-    if not plan:
-        ret["comment"] = ok_comment
-        return ret
-    if __opts__["test"]:
-        ret["result"] = None
-        ret["changes"] = {key: change for key, change, _ in plan.steps}
-        ret["comment"] = "Would apply: " + done_comment
-        if pending:
-            # config_saved reads this to predict the scst.conf the real run will write once
-            # these changes exist.
-            __context__.setdefault(_pending_key(), []).append((name, list(plan.edits)))
-        return ret
-    for key, change, action in plan.steps:
-        try:
-            action()
-        except (CommandExecutionError, SaltInvocationError) as exc:
-            _fail(ret, exc)
-            if ret["changes"]:
-                ret["comment"] += " (done before the failure: " + ", ".join(ret["changes"]) + ")"
-            return ret
-        ret["changes"][key] = change
-    ret["comment"] = "Applied: " + done_comment
-    return ret
+
+    def remember(plan):
+        # config_saved reads this to predict the scst.conf the real run will write once these changes exist.
+        __context__.setdefault(_pending_key(), []).append((name, list(plan.edits)))
+
+    on_prediction = remember if pending else None
+    return stateplan.run(name, build_plan, __opts__["test"], ok_comment, done_comment, on_prediction=on_prediction)
 
 
 def _norm(value):
@@ -261,13 +218,7 @@ def _target_info(driver, target):
 def _publish(ret):
     """After loading modules, refresh this minion's mine data: the facts the
     peer needs (target names, login_info) exist only from now on."""
-    if ret["result"] is True and ret["changes"] and "mine.update" in __salt__:
-        try:
-            __salt__["mine.update"]()
-            ret["comment"] += "\nPublished to the Salt mine (mine.update)"
-        except Exception as exc:  # noqa: BLE001  (a masterless minion has no mine; not an error here)
-            ret["comment"] += f"\nmine.update failed: {exc}"
-    return ret
+    return stateplan.publish(ret, __salt__)
 
 
 def modules_loaded(name, modules=None, options=None, persist=True, publish=False):

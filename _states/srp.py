@@ -20,6 +20,11 @@ Like the scst states, each state builds a plan first and either reports it
 
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+import mdtmirror_lib
+
+mdtmirror_lib = mdtmirror_lib.current()  # the copy on disk now (after a saltutil.sync_all upgrade)
+from mdtmirror_lib import stateplan  # noqa: E402  (after current(): the fresh copy)
+
 __virtualname__ = "srp"
 
 
@@ -29,13 +34,8 @@ def __virtual__():
     return (False, "the srp execution module is not available")
 
 
-def _ret(name):
-    return {"name": name, "changes": {}, "result": True, "comment": ""}
-
-
-def _fail(ret, exc):
-    ret.update(result=False, comment=str(exc))
-    return ret
+_ret = stateplan.new_ret
+_fail = stateplan.fail
 
 
 def _norm_gid(text):
@@ -116,32 +116,11 @@ def module_loaded(name, options=None, persist=True, publish=False):
             if running is not None and str(running).lower() != str(value).lower():
                 notes.append(f"ib_srp runs with {key}={running}, declared {value}: applies when ib_srp is reloaded")
     ret = _finish(ret, steps, "ib_srp is loaded", "ib_srp", notes)
-    if publish and ret["result"] is True and ret["changes"] and "mine.update" in __salt__:
-        try:
-            __salt__["mine.update"]()
-            ret["comment"] += "\nPublished to the Salt mine (mine.update)"
-        except Exception as exc:  # noqa: BLE001  (a masterless minion has no mine; not an error here)
-            ret["comment"] += f"\nmine.update failed: {exc}"
-    return ret
+    return stateplan.publish(ret, __salt__) if publish else ret
 
 
 def _finish(ret, steps, ok_comment, what, notes=()):
-    if not steps:
-        ret["comment"] = "\n".join([ok_comment, *notes])
-        return ret
-    if __opts__["test"]:
-        ret["result"] = None
-        ret["changes"] = {key: change for key, change, _ in steps}
-        ret["comment"] = "\n".join([f"Would apply: {what}", *notes])
-        return ret
-    for key, change, action in steps:
-        try:
-            action()
-        except (CommandExecutionError, SaltInvocationError) as exc:
-            return _fail(ret, exc)
-        ret["changes"][key] = change
-    ret["comment"] = "\n".join([f"Applied: {what}", *notes])
-    return ret
+    return stateplan.carry_out(ret, steps, __opts__["test"], ok_comment, what, notes)
 
 
 def connected(name, target=None, discover=False, match=None, exclude_local=True, port=None, options=None):

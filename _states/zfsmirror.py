@@ -42,6 +42,11 @@ run ``salt-call --local``, so the modules must be installed on the servers
 
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+import mdtmirror_lib
+
+mdtmirror_lib = mdtmirror_lib.current()  # the copy on disk now (after a saltutil.sync_all upgrade)
+from mdtmirror_lib import stateplan  # noqa: E402  (after current(): the fresh copy)
+
 __virtualname__ = "zfsmirror"
 
 
@@ -51,30 +56,13 @@ def __virtual__():
     return (False, "the zfsmirror execution module is not available")
 
 
-def _ret(name):
-    return {"name": name, "changes": {}, "result": True, "comment": ""}
-
-
-def _fail(ret, exc):
-    ret.update(result=False, comment=str(exc))
-    return ret
+_ret = stateplan.new_ret
+_fail = stateplan.fail
 
 
 def _planned(ret, call, ok_comment, what):
     """Report (test) or carry out the plan of a module function that takes ``test``."""
-    try:
-        plan = call(test=True)
-        if not plan["changes"]:
-            ret["comment"] = ok_comment
-            return ret
-        if __opts__["test"]:
-            ret.update(result=None, changes=plan["changes"], comment=f"Would apply: {what}")
-            return ret
-        done = call(test=False)
-    except (CommandExecutionError, SaltInvocationError) as exc:
-        return _fail(ret, exc)
-    ret.update(changes=done["changes"], comment=f"Applied: {what}")
-    return ret
+    return stateplan.planned(ret, call, __opts__["test"], ok_comment, what)
 
 
 def _health_words(name, health):
