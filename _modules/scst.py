@@ -35,7 +35,19 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 import mdtmirror_lib
 
 mdtmirror_lib = mdtmirror_lib.current()  # the copy on disk now (after a saltutil.sync_all upgrade)
-from mdtmirror_lib import hostio  # noqa: E402  (after current(): the fresh copy)
+from mdtmirror_lib import hostio, modprobe  # noqa: E402  (after current(): the fresh copy)
+
+# The pure parsers and the scst.conf renderer live in the library; their names stay here for callers and tests.
+from mdtmirror_lib.scst_parse import (  # noqa: E402
+    default_t10_dev_id,
+    parse_attr,
+    parse_create_params,
+    parse_default_scst,
+    parse_export_link,
+    parse_login_info,
+    render_config,
+    split_create_attrs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +123,6 @@ SAFE_BLOCKSIZES = (512, 4096)
 # Modules an SCST SRP target needs, in load order.
 TARGET_MODULES = ("scst", "scst_vdisk", "ib_srpt")
 
-# Help line of a handler's mgmt file that lists add_device parameters.
-_PARAMS_LINE = "The following parameters available:"
-
 
 def __virtual__():
     return __virtualname__
@@ -157,23 +166,6 @@ def is_loaded():
 
 def _p(*parts):
     return os.path.join(_root(), *parts)
-
-
-def parse_attr(content):
-    """
-    Split what SCST returns for an attribute into ``(value, is_key)``.
-
-    SCST appends a ``[key]`` line to attributes that differ from their
-    default and must be saved; multi-line values (``pr_state``) stay whole.
-    """
-    if isinstance(content, bytes):
-        content = content.decode("utf-8", "replace")
-    lines = content.rstrip("\n").split("\n")
-    is_key = False
-    if lines and lines[-1] == "[key]":
-        is_key = True
-        lines = lines[:-1]
-    return "\n".join(lines).rstrip("\n"), is_key
 
 
 def _read_once(path):
@@ -398,15 +390,6 @@ def list_handlers():
     return result
 
 
-def parse_create_params(mgmt_help):
-    """Parse the ``The following parameters available: a, b`` line of a mgmt help text."""
-    for line in mgmt_help.splitlines():
-        if line.startswith(_PARAMS_LINE):
-            rest = line[len(_PARAMS_LINE) :]
-            return [p.strip() for p in rest.split(",") if p.strip()]
-    return []
-
-
 def _read_attrs(path, skip=()):
     """Read every readable regular file of a sysfs dir: ``({attr: value}, [key attrs], {attr: writable})``."""
     values, keys, writable = {}, [], {}
@@ -436,23 +419,6 @@ def _read_attrs(path, skip=()):
         if is_key:
             keys.append(name)
     return values, keys, writable
-
-
-def parse_export_link(link):
-    """
-    Turn an ``exported/exportN`` link target into ``{driver, target, group, lun}``.
-
-    ``../../../targets/ib_srpt/T/ini_groups/MDS/luns/0`` -> group ``MDS``;
-    ``.../T/luns/0`` -> the target's default LUN set (group ``None``).
-    """
-    parts = link.split("/")
-    idx = parts.index("targets")
-    rest = parts[idx + 1 :]
-    driver, target = rest[0], rest[1]
-    group = None
-    if len(rest) >= 6 and rest[2] == "ini_groups":
-        group = rest[3]
-    return {"driver": driver, "target": target, "group": group, "lun": int(rest[-1])}
 
 
 def _device_info(name, root=None):
@@ -762,16 +728,6 @@ def local_targets(driver="ib_srpt"):
     return result
 
 
-def parse_login_info(text):
-    """``tid_ext=..,ioc_guid=..,pkey=ffff,dgid=..,service_id=..`` -> dict (empty for no text)."""
-    info = {}
-    for item in (text or "").strip().split(","):
-        key, sep, value = item.partition("=")
-        if sep:
-            info[key.strip()] = value.strip()
-    return info
-
-
 def port_target(hca=None, port=None, driver="ib_srpt"):
     """
     Return the name of the ib_srpt target serving a local HCA port.
@@ -820,22 +776,6 @@ def _handler_params(handler):
         known = [h for h in _subdirs(_p("handlers")) if os.path.exists(_p("handlers", h, "mgmt"))]
         raise CommandExecutionError(f"unknown SCST handler {handler!r}; loaded handlers: {', '.join(known) or 'none'}")
     return parse_create_params(_read_raw(mgmt))
-
-
-def split_create_attrs(create_params, attributes):
-    """
-    Split requested device attributes into ``add_device`` parameters and the
-    ones that must be written to the device after creation (``t10_vend_id``,
-    ``usn``, ``prod_id``...: SCST rejects them in add_device with EINVAL).
-    ``cluster_mode`` goes last (t10_dev_id is refused once it is on).
-    """
-    allowed = {p.lower() for p in create_params}
-    create, later = {}, {}
-    for attr, value in attributes.items():
-        (create if attr.lower() in allowed else later)[attr] = value
-    if "cluster_mode" in create:
-        create["cluster_mode"] = create.pop("cluster_mode")
-    return create, later
 
 
 # What SCST 3.11 takes for vdisk devices (notes/scst.md, the captured tree): add_device's
@@ -945,23 +885,6 @@ def validate_device(name, handler, filename=None, allow_nv_cache=False, check_ba
     create, later = split_create_attrs(params, values)
     _check_known_attrs(name, handler, params, later)
     return create, later
-
-
-def crc32c(crc, data):
-    """Linux's ``crc32c()``: raw CRC32C (Castagnoli), no pre/post inversion."""
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-    return crc & 0xFFFFFFFF
-
-
-def default_t10_dev_id(name, setup_id=0):
-    """The ``t10_dev_id`` SCST gives device ``name``: ``"%llx-%s"`` of
-    ``setup_id << 32 | crc32c(0, name with its NUL)`` and the name, cut to 25
-    characters (scst_vdisk; ``80130d8a-MDT1`` in the captured tree)."""
-    number = (int(setup_id) << 32) | crc32c(0, name.encode("latin-1") + b"\0")
-    return f"{number:x}-{name}"[:25]
 
 
 def initiator_by_id(name, attributes=None, setup_id=0):
@@ -1402,13 +1325,6 @@ _CONF_SKIP_TARGET_ATTRS = {"enabled", "hw_target"}
 _CONF_SKIP_DRIVERS = {"copy_manager"}
 
 
-def _conf_quote(value):
-    value = str(value).replace("\\", "\\\\").replace("#", "\\#")
-    if re.search(r"\s", value) or value == "":
-        return '"' + value + '"'
-    return value
-
-
 def running_config():
     """
     Return the running SCST configuration as data: what :py:func:`write_config`
@@ -1456,76 +1372,6 @@ def running_config():
             }
         config["drivers"][driver] = drv
     return config
-
-
-def render_config(config, header="# Written by mdtmirror (salt scst.write_config)."):
-    """
-    Render configuration data (see :py:func:`running_config`) as an
-    ``/etc/scst.conf`` that ``scstadmin -config`` accepts.
-
-    Deliberate differences from ``scstadmin -write_config``: no ``size`` for
-    devices, no copy_manager (SCST re-creates its LUNs itself and would get
-    duplicates), and ``enabled`` written for every target that has one.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' scst.render_config "$(salt-call --out=json scst.running_config | jq .local)"
-    """
-    out = [header, ""]
-    for handler in sorted(config["handlers"]):
-        out.append(f"HANDLER {handler} {{")
-        devices = config["handlers"][handler]
-        for i, dev in enumerate(sorted(devices)):
-            if i:
-                out.append("")
-            out.append(f"\tDEVICE {dev} {{")
-            for attr in sorted(devices[dev]):
-                out.append(f"\t\t{attr} {_conf_quote(devices[dev][attr])}")
-            out.append("\t}")
-        out.append("}")
-        out.append("")
-    for driver in sorted(config["drivers"]):
-        out.append(f"TARGET_DRIVER {driver} {{")
-        targets = config["drivers"][driver]
-        for i, target in enumerate(sorted(targets)):
-            tinfo = targets[target]
-            if i:
-                out.append("")
-            out.append(f"\tTARGET {target} {{")
-            attrs = dict(tinfo["attributes"])
-            if tinfo["enabled"] is not None:
-                # Always explicit: scstadmin 3.9-3.10 disables targets whose
-                # enabled line is missing, even without -force.
-                attrs["enabled"] = 1 if tinfo["enabled"] else 0
-            for attr in sorted(attrs):
-                out.append(f"\t\t{attr} {_conf_quote(attrs[attr])}")
-            if tinfo["luns"]:
-                out.append("")
-                for lun, linfo in tinfo["luns"].items():
-                    out.append(_render_lun("\t\t", lun, linfo))
-            for group in sorted(tinfo["groups"]):
-                ginfo = tinfo["groups"][group]
-                out.append("")
-                out.append(f"\t\tGROUP {group} {{")
-                for lun, linfo in ginfo["luns"].items():
-                    out.append(_render_lun("\t\t\t", lun, linfo))
-                for initiator in ginfo["initiators"]:
-                    out.append("")
-                    out.append(f"\t\t\tINITIATOR {_conf_quote(initiator)}")
-                out.append("\t\t}")
-            out.append("\t}")
-        out.append("}")
-        out.append("")
-    return "\n".join(out)
-
-
-def _render_lun(indent, lun, linfo):
-    line = f"{indent}LUN {lun} {linfo['device']}"
-    if linfo.get("read_only"):
-        line += " {\n" + indent + "\tread_only 1\n" + indent + "}"
-    return line
 
 
 def write_config(path=None, test=False):
@@ -1621,16 +1467,6 @@ def _format_options(options):
     return parts
 
 
-def parse_default_scst(text):
-    """Parse ``/etc/default/scst`` into ``{variable: value}`` (shell assignments, quotes removed)."""
-    result = {}
-    for line in text.splitlines():
-        match = re.match(r'^\s*([A-Za-z_][A-Za-z0-9_]*)=(["\']?)(.*)\2\s*$', line)
-        if match:
-            result[match.group(1)] = match.group(3)
-    return result
-
-
 def _modprobe_conf(module):
     return os.path.join(_path("modprobe_d"), f"{module}.conf")
 
@@ -1640,14 +1476,7 @@ _read_text = hostio.read_text
 
 def parse_modprobe_options(text, module):
     """``{option: value}`` of the ``options <module> ...`` lines of a modprobe.d file (later ones win)."""
-    options = {}
-    for line in (text or "").replace("\\\n", " ").splitlines():
-        words = line.split("#", 1)[0].split()
-        if len(words) >= 2 and words[0] == "options" and words[1].replace("-", "_") == module:
-            for word in words[2:]:
-                key, _, value = word.partition("=")
-                options[key] = value
-    return options
+    return modprobe.options(text, module)
 
 
 def persisted_options(module):

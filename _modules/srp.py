@@ -50,7 +50,7 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 import mdtmirror_lib
 
 mdtmirror_lib = mdtmirror_lib.current()  # the copy on disk now (after a saltutil.sync_all upgrade)
-from mdtmirror_lib import hostio, srp_parse  # noqa: E402  (after current(): the fresh copy)
+from mdtmirror_lib import hostio, modprobe, srp_parse  # noqa: E402  (after current(): the fresh copy)
 
 # The pure parsers live in the library; their names stay here for callers and tests.
 from mdtmirror_lib.srp_parse import (  # noqa: E402
@@ -786,37 +786,9 @@ def _modprobe_conf_path():
     return os.path.join(_path("modprobe_d"), f"{MODULE}.conf")
 
 
-def _logical_lines(text):
-    """Group physical lines into modprobe.d logical lines (a trailing '\\' continues a line)."""
-    groups, current = [], []
-    for line in text.splitlines():
-        current.append(line)
-        if not line.endswith("\\"):
-            groups.append(current)
-            current = []
-    if current:
-        groups.append(current)
-    return groups
-
-
-def _is_options_line(group):
-    joined = " ".join(part.rstrip("\\") for part in group)
-    return re.match(r"^\s*options\s+ib[_-]srp(\s|$)", joined) is not None, joined
-
-
 def parse_modprobe_conf(text):
     """Return the ib_srp options of a modprobe.d file: ``{name: value}`` (later lines win)."""
-    options = {}
-    for group in _logical_lines(text or ""):
-        is_ours, joined = _is_options_line(group)
-        if not is_ours:
-            continue
-        for word in joined.split()[2:]:
-            if word.startswith("#"):
-                break
-            key, _, value = word.partition("=")
-            options[key] = value
-    return options
+    return modprobe.options(text, MODULE)
 
 
 def _check_module_options(options):
@@ -952,8 +924,8 @@ def persist_module_options(options, test=False):
     lines = (current or "").splitlines()
     new_line = f"options {MODULE} " + " ".join(f"{k}={v}" for k, v in wanted.items()) if wanted else None
     out, placed = [], False
-    for group in _logical_lines(current or ""):
-        if _is_options_line(group)[0]:
+    for group in modprobe.logical_lines(current):
+        if modprobe.is_options_of(group, MODULE):
             if new_line and not placed:
                 out.append(new_line)
             placed = True
