@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from mdtmirror_lib import nodeplan
 from tests.captures import scst_capture
 from tests.loadermods import load
 from tests.unit.test_mdtmirror_settings import DEFAULTS, SCHEMA, example
@@ -96,7 +97,7 @@ def local(pools=(), on_disks=False, login_disk=None, last_here=False):
 )
 def test_role_comes_from_where_the_pool_is(minion, world, peer_pools, role, why):
     cfg = settings(minion)
-    got, said = mdtmirror.decide_role(cfg, minion, world, {"pools": list(peer_pools)})
+    got, said = nodeplan.decide_role(cfg, minion, world, {"pools": list(peer_pools)})
     assert got == role and why in said, said
 
 
@@ -108,7 +109,7 @@ def test_role_comes_from_where_the_pool_is(minion, world, peer_pools, role, why)
 @pytest.mark.parametrize("backend", ["scst", "lio"])
 def test_standby_exports_its_disk_and_logs_in_nowhere(backend):
     cfg = settings("mds02", backend=backend)
-    plan = mdtmirror.plan_node(cfg, "mds02", peer_facts(pools=["mdtpool"]), local(on_disks=True))
+    plan = nodeplan.plan_node(cfg, "mds02", peer_facts(pools=["mdtpool"]), local(on_disks=True))
     assert plan["role"] == "standby" and plan["pool"] is None and plan["login"] is None
     assert plan["unexport"] is None
     assert plan["export"]["device"] == "MDT0" and plan["export"]["lun_path"] == "/dev/sdc"
@@ -124,7 +125,7 @@ def test_standby_exports_its_disk_and_logs_in_nowhere(backend):
 @pytest.mark.parametrize("backend", ["scst", "lio"])
 def test_fresh_active_plans_the_pool_on_the_predicted_remote(backend):
     cfg = settings("mds01", backend=backend)
-    plan = mdtmirror.plan_node(cfg, "mds01", peer_facts(), local())
+    plan = nodeplan.plan_node(cfg, "mds01", peer_facts(), local())
     assert plan["role"] == "active" and plan["export"] is None
     assert plan["unexport"] == {"device": "MDT0", "lun": 0, "group": "MDS"}
     assert plan["login"]["target"]["dest"].startswith("10.0.0.2:")
@@ -142,30 +143,30 @@ def test_fresh_active_plans_the_pool_on_the_predicted_remote(backend):
 def test_active_back_from_a_reboot_logs_in_then_imports_again(backend):
     """The label names this node (it was active when it went down): no export, a login, the import first."""
     cfg = settings("mds02", backend=backend)
-    plan = mdtmirror.plan_node(cfg, "mds02", peer_facts(), local(on_disks=True, last_here=True))
+    plan = nodeplan.plan_node(cfg, "mds02", peer_facts(), local(on_disks=True, last_here=True))
     assert plan["role"] == "active" and plan["export"] is None and plan["unexport"]["device"] == "MDT0"
     assert plan["login"]["target"]["dest"].startswith("10.0.0.2:")
     assert plan["pool"]["import"] is True and plan["pool"]["remote"] == PREDICTED and plan["pool"]["remote_pending"]
     # A role the operation in progress forces has its own import (mdtmirror.activate): none here.
-    forced = mdtmirror.plan_node(cfg, "mds02", peer_facts(), local(on_disks=True, last_here=True), role="active")
+    forced = nodeplan.plan_node(cfg, "mds02", peer_facts(), local(on_disks=True, last_here=True), role="active")
     assert forced["pool"]["import"] is False
     # Imported already: nothing to import.
-    here = mdtmirror.plan_node(cfg, "mds02", peer_facts(), local(pools=["mdtpool"], last_here=True))
+    here = nodeplan.plan_node(cfg, "mds02", peer_facts(), local(pools=["mdtpool"], last_here=True))
     assert here["pool"]["import"] is False
 
 
 def test_active_uses_the_disk_its_login_brought():
-    plan = mdtmirror.plan_node(settings(), "mds01", peer_facts(), local(pools=["mdtpool"], login_disk=LOGIN_DISK))
+    plan = nodeplan.plan_node(settings(), "mds01", peer_facts(), local(pools=["mdtpool"], login_disk=LOGIN_DISK))
     assert plan["pool"]["remote"] == LOGIN_DISK and plan["pool"]["remote_pending"] is False
 
 
 def test_degraded_active_without_login_heals_on_the_predicted_name():
-    plan = mdtmirror.plan_node(settings(), "mds01", peer_facts(), local(pools=["mdtpool"]))
+    plan = nodeplan.plan_node(settings(), "mds01", peer_facts(), local(pools=["mdtpool"]))
     assert plan["role"] == "active" and plan["pool"]["remote"] == PREDICTED
 
 
 def test_infiniband_peer_logs_in_by_its_login_info():
-    plan = mdtmirror.plan_node(settings(), "mds01", peer_facts(link_layer="InfiniBand"), local())
+    plan = nodeplan.plan_node(settings(), "mds01", peer_facts(link_layer="InfiniBand"), local())
     assert plan["login"]["target"] == {
         "id_ext": LOGIN_INFO["tid_ext"],
         "ioc_guid": LOGIN_INFO["ioc_guid"],
@@ -176,25 +177,25 @@ def test_infiniband_peer_logs_in_by_its_login_info():
 
 
 def test_missing_peer_facts_are_named_and_nothing_is_guessed():
-    plan = mdtmirror.plan_node(settings("mds02"), "mds02", {}, local())
+    plan = nodeplan.plan_node(settings("mds02"), "mds02", {}, local())
     assert plan["missing"] == ["mdtmirror_targets", "mdtmirror_srp_ports", "mdtmirror_ips"]
     assert plan["export"]["initiators"] is None and plan["logout"] is None
-    active = mdtmirror.plan_node(settings(), "mds01", {}, local())
+    active = nodeplan.plan_node(settings(), "mds01", {}, local())
     assert active["login"] == {"discover": True, "match": {}}
 
 
 def test_zvol_backed_lun_is_exported_by_its_dev_path():
     cfg = settings("mds02")
     cfg["node"] = {"zvol": {"name": "local/MDT", "size": "10G"}}
-    plan = mdtmirror.plan_node(cfg, "mds02", peer_facts(pools=["mdtpool"]), local())
+    plan = nodeplan.plan_node(cfg, "mds02", peer_facts(pools=["mdtpool"]), local())
     assert plan["export"]["lun_path"] == "/dev/zvol/local/MDT"
 
 
 def test_forced_role_and_bad_role():
-    plan = mdtmirror.plan_node(settings("mds02"), "mds02", peer_facts(), local(on_disks=True), role="active")
+    plan = nodeplan.plan_node(settings("mds02"), "mds02", peer_facts(), local(on_disks=True), role="active")
     assert plan["role"] == "active" and plan["login"] and plan["export"] is None
     with pytest.raises(Exception, match="role must be active or standby"):
-        mdtmirror.plan_node(settings(), "mds01", {}, local(), role="primary")
+        nodeplan.plan_node(settings(), "mds01", {}, local(), role="primary")
 
 
 # --------------------------------------------------------------------------

@@ -22,10 +22,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mdtmirror_lib import pillar_rules
 from tests.captures import REPO
 from tests.unit.test_mdtmirror_settings import DEFAULTS, SCHEMA, example, resolve, settings_mod
 
-PATTERNS = settings_mod.PATTERNS
+PATTERNS = pillar_rules.PATTERNS
 PAIR = "fs1-mdt0"
 SECTION_NAMES = [key for key, spec in SCHEMA["keys"].items() if spec.get("pair")]
 
@@ -86,7 +87,7 @@ def test_the_formulas_defaults_obey_the_schema():
     families = yaml.safe_load((REPO / "salt/mdtmirror/osfamilymap.yaml").read_text())
     for family, entry in {"(none)": {}, **families}.items():
         errors = []
-        settings_mod.check(SCHEMA, settings_mod._merge(DEFAULTS, entry), "mdtmirror", errors)
+        pillar_rules.check(SCHEMA, pillar_rules.merge(DEFAULTS, entry), "mdtmirror", errors)
         assert errors == [], family
 
 
