@@ -429,32 +429,9 @@ def local_ports():
 
         salt '*' lio.local_ports
     """
-    base = _path("infiniband")
-    ports = []
-    try:
-        hcas = sorted(os.listdir(base))
-    except OSError:
-        hcas = []
-    for hca in hcas:
-        node_guid = _read(os.path.join(base, hca, "node_guid"))
-        try:
-            numbers = sorted(os.listdir(os.path.join(base, hca, "ports")), key=int)
-        except (OSError, ValueError):
-            continue
-        for number in numbers:
-            ppath = os.path.join(base, hca, "ports", number)
-            gid = _read(os.path.join(ppath, "gids", "0"))
-            ports.append(
-                {
-                    "hca": hca,
-                    "port": int(number),
-                    "gid": gid,
-                    "target": target_name(gid) if gid else None,
-                    "link_layer": _read(os.path.join(ppath, "link_layer")),
-                    "state": _read(os.path.join(ppath, "state")),
-                    "node_guid": node_guid,
-                }
-            )
+    ports = hostio.rdma_ports(_path("infiniband"))
+    for port in ports:
+        port["target"] = target_name(port["gid"]) if port["gid"] else None
     return ports
 
 

@@ -663,23 +663,7 @@ def local_ports():
 
         salt '*' scst.local_ports
     """
-    base = _path("infiniband")
-    ports = []
-    for hca in _listdir(base):
-        node_guid = _read_opt(os.path.join(base, hca, "node_guid"))
-        for port in _listdir(os.path.join(base, hca, "ports")):
-            ppath = os.path.join(base, hca, "ports", port)
-            ports.append(
-                {
-                    "hca": hca,
-                    "port": int(port),
-                    "gid": _read_opt(os.path.join(ppath, "gids", "0")),
-                    "link_layer": _read_opt(os.path.join(ppath, "link_layer")),
-                    "state": _read_opt(os.path.join(ppath, "state")),
-                    "node_guid": node_guid,
-                }
-            )
-    return ports
+    return hostio.rdma_ports(_path("infiniband"))
 
 
 def local_targets(driver="ib_srpt"):

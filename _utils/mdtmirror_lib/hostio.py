@@ -90,3 +90,28 @@ def write_text(path, text):
         os.fsync(handle.fileno())
     os.chmod(tmp, 0o644)
     os.replace(tmp, path)
+
+
+def rdma_ports(base):
+    """
+    The local RDMA ports under ``base`` (``/sys/class/infiniband``): one
+    ``{"hca", "port", "gid" (GID 0), "link_layer", "state", "node_guid"}`` per
+    port, in HCA then port order; an attribute that cannot be read is None.
+    """
+    ports = []
+    for hca in listdir(base):
+        node_guid = read_attr(os.path.join(base, hca, "node_guid"))
+        numbers = sorted((n for n in listdir(os.path.join(base, hca, "ports")) if n.isdigit()), key=int)
+        for number in numbers:
+            path = os.path.join(base, hca, "ports", number)
+            ports.append(
+                {
+                    "hca": hca,
+                    "port": int(number),
+                    "gid": read_attr(os.path.join(path, "gids", "0")),
+                    "link_layer": read_attr(os.path.join(path, "link_layer")),
+                    "state": read_attr(os.path.join(path, "state")),
+                    "node_guid": node_guid,
+                }
+            )
+    return ports
