@@ -1376,21 +1376,11 @@ def write_config(path=None, test=False):
         # Nothing to render yet; a real run after loading SCST will write it.
         return {"path": path, "changed": True, "existed": os.path.exists(path), "text": None, "current": None}
     text = render_config(running_config())
-    try:
-        with open(path, encoding="utf-8") as handle:
-            current = handle.read()
-    except FileNotFoundError:
-        current = None
+    current = hostio.read_text(path)
     changed = current != text
     existed = current is not None
     if changed and not test:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        tmp = path + ".mdtmirror.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        hostio.write_text(path, text)
     return {"path": path, "changed": changed, "existed": existed, "text": text, "current": current}
 
 
