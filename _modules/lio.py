@@ -315,6 +315,12 @@ def rdma_cm_port_conf(port, root="/sys/kernel/config/target"):
     The systemd-tmpfiles line that sets srpt's RDMA/CM port (rtslib's
     saveconfig does not keep it); run with ``systemd-tmpfiles --create`` after
     the restore service.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' lio.rdma_cm_port_conf 5555
     """
     port = int(port)
     return f"w {root}/srpt/discovery_auth/rdma_cm_port - - - - {port}\n"

@@ -35,12 +35,11 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 import mdtmirror_lib
 
 mdtmirror_lib = mdtmirror_lib.current()  # the copy on disk now (after a saltutil.sync_all upgrade)
-from mdtmirror_lib import hostio, pillar_rules  # noqa: E402  (after current(): the fresh copy)
+from mdtmirror_lib import hostio, nodeplan, pillar_rules  # noqa: E402  (after current(): the fresh copy)
 
 # The pillar's rules and the node plan are pure and live in the library; their names stay here for callers and tests.
 from mdtmirror_lib.nodeplan import (  # noqa: E402
     MINE_FACTS,
-    plan_node,
 )
 from mdtmirror_lib.pillar_rules import (  # noqa: E402
     BACKENDS,
@@ -338,6 +337,24 @@ def _local_facts(cfg):
         else:
             local["predicted_remote"] = __salt__["scst.initiator_by_id"](t["device"], t.get("attributes"))
     return local
+
+
+def plan_node(cfg, minion_id, peer_facts, local, role=None):
+    """
+    A node's plan from given facts, reading neither this host nor the mine:
+    ``cfg`` (:py:func:`settings`), the peer's published facts and the local
+    facts (``pools``, ``pool_on_disks``, ``last_importer_here``,
+    ``login_disk``, ``predicted_remote``); ``mdtmirror_lib.nodeplan.plan_node``
+    documents the result. :py:func:`plan` is the same with this node's facts.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call mdtmirror.plan_node "$(salt-call --out=json mdtmirror.settings | jq .local)" mds01 '{}' \
+            '{"pools": [], "pool_on_disks": false}'
+    """
+    return nodeplan.plan_node(cfg, minion_id, peer_facts, local, role=role)
 
 
 def plan(defaults=None, role=None, schema=None):

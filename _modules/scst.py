@@ -35,7 +35,7 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 import mdtmirror_lib
 
 mdtmirror_lib = mdtmirror_lib.current()  # the copy on disk now (after a saltutil.sync_all upgrade)
-from mdtmirror_lib import hostio, modprobe  # noqa: E402  (after current(): the fresh copy)
+from mdtmirror_lib import hostio, modprobe, scst_parse  # noqa: E402  (after current(): the fresh copy)
 
 # The pure parsers and the scst.conf renderer live in the library; their names stay here for callers and tests.
 from mdtmirror_lib.scst_parse import (  # noqa: E402
@@ -45,7 +45,6 @@ from mdtmirror_lib.scst_parse import (  # noqa: E402
     parse_default_scst,
     parse_export_link,
     parse_login_info,
-    render_config,
     split_create_attrs,
 )
 
@@ -1356,6 +1355,22 @@ def running_config():
             }
         config["drivers"][driver] = drv
     return config
+
+
+def render_config(config, header="# Written by mdtmirror (salt scst.write_config)."):
+    """
+    Render configuration data (see :py:func:`running_config`) as an
+    ``/etc/scst.conf`` that ``scstadmin -config`` accepts
+    (``mdtmirror_lib.scst_parse.render_config`` says what differs from
+    ``scstadmin -write_config``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.render_config "$(salt-call --out=json scst.running_config | jq .local)"
+    """
+    return scst_parse.render_config(config, header)
 
 
 def write_config(path=None, test=False):

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from mdtmirror_lib import pillar_rules
 from tests.captures import REPO
-from tests.unit.test_mdtmirror_settings import DEFAULTS, SCHEMA, example, resolve, settings_mod
+from tests.unit.test_mdtmirror_settings import DEFAULTS, SCHEMA, example, resolve
 
 PATTERNS = pillar_rules.PATTERNS
 PAIR = "fs1-mdt0"
