@@ -357,12 +357,18 @@ def plan_node(cfg, minion_id, peer_facts, local, role=None):
     return nodeplan.plan_node(cfg, minion_id, peer_facts, local, role=role)
 
 
-def plan(defaults=None, role=None, schema=None):
+def plan(defaults=None, role=None, schema=None, per_run=False):
     """
     This node's plan (:py:func:`plan_node`) with its settings: role (from
     where the pool is imported), what it exports, where it logs in, what
-    happens to the pool, and why. Computed once per run (the formula's SLS
-    files share it). Nothing is changed.
+    happens to the pool, and why. Nothing is changed.
+
+    ``per_run`` (what map.jinja passes): computed once per state run, the
+    formula's SLS files share it. A state run's modules share a ``__context__``
+    Salt makes for that run (``dict(__context__)`` in state.apply/sls), and
+    Salt puts no job id in the modules' opts, so the plan is kept there,
+    marked with that dict's identity; a call without ``per_run`` (the CLI,
+    the runner's questions) always reads the world again and keeps nothing.
 
     CLI Example:
 
@@ -370,12 +376,11 @@ def plan(defaults=None, role=None, schema=None):
 
         salt '*mds*' mdtmirror.plan
     """
-    # One job renders several SLS files: they share one plan. Keyed by the job,
-    # so a minion that keeps its modules between jobs never reuses an old plan.
-    jid = __opts__.get("jid")
-    key = ("mdtmirror.plan", role, jid)
-    if jid and key in __context__:
-        return copy.deepcopy(__context__[key])
+    key = ("mdtmirror.plan", role)
+    if per_run:
+        kept = __context__.get(key)
+        if kept is not None and kept[0] == id(__context__):
+            return copy.deepcopy(kept[1])
     cfg = settings(defaults, schema)
     if cfg["errors"]:
         out = {"settings": cfg, "role": None, "why": "the pillar has errors", "problems": [], "missing": []}
@@ -383,8 +388,8 @@ def plan(defaults=None, role=None, schema=None):
     peer_facts = _mine_facts(cfg["peer"]) if cfg.get("peer") else {}
     out = plan_node(cfg, __grains__["id"], peer_facts, _local_facts(cfg), role=role)
     out["settings"] = cfg
-    if jid:
-        __context__[key] = copy.deepcopy(out)
+    if per_run:
+        __context__[key] = (id(__context__), copy.deepcopy(out))
     return out
 
 

@@ -66,8 +66,9 @@ def __virtual__():
 
 
 def _pending_key():
-    # One state run's pending changes: keyed by its job, so a minion that keeps its modules between
-    # jobs never mixes in an earlier run's.
+    # One state run's pending changes. What keeps runs apart is the run's own __context__ (state.apply
+    # gives each run dict(__context__)); Salt puts no jid in the modules' opts, so the jid here is None
+    # in state runs (tests/functional/test_state_run_context.py) and only a caller that sets one uses it.
     return (_PENDING, __opts__.get("jid"))
 
 
