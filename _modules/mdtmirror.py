@@ -22,12 +22,8 @@ it exports nothing and logs in to the peer's LUN); the other is **standby**
 """
 
 import copy
-import errno
 import logging
-import os
 import re
-import stat
-import time
 
 import salt.utils.yaml
 from salt.exceptions import CommandExecutionError, SaltInvocationError
@@ -35,7 +31,7 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 import mdtmirror_lib
 
 mdtmirror_lib = mdtmirror_lib.current()  # the copy on disk now (after a saltutil.sync_all upgrade)
-from mdtmirror_lib import hostio, nodeplan, pillar_rules  # noqa: E402  (after current(): the fresh copy)
+from mdtmirror_lib import hostio, nodefacts, nodeplan, pillar_rules  # noqa: E402  (after current(): the fresh copy)
 
 # The pillar's rules and the node plan are pure and live in the library; their names stay here for callers and tests.
 from mdtmirror_lib.nodeplan import (  # noqa: E402
@@ -124,27 +120,7 @@ def disk_problem(path, block=True, exclusive=False):
 
         salt 'mds01' mdtmirror.disk_problem /dev/disk/by-id/scsi-35000c500a1b2c3d4 exclusive=True
     """
-    real = _host(path)
-    if not os.path.exists(real):
-        return "does not exist (ENOENT)"
-    resolved = os.path.realpath(real)
-    if block:
-        if os.path.isdir(resolved):
-            return "is a directory"
-        relative = os.path.relpath(resolved, os.path.realpath(_host("/")))
-        parent, name = os.path.split(relative)
-        if parent != "dev" or not os.path.exists(_host(f"/sys/class/block/{name}")):
-            return f"resolves to /{relative}, which is not a block device (not in /sys/class/block: ENOTBLK)"
-    if exclusive and stat.S_ISBLK(os.stat(resolved).st_mode):
-        try:
-            os.close(os.open(resolved, os.O_RDONLY | os.O_EXCL | os.O_CLOEXEC))
-        except OSError as exc:
-            if exc.errno == errno.EBUSY:
-                return (
-                    "is held open exclusively by another holder (a mounted filesystem, an imported pool, an "
-                    "SCST or LIO export, md/dm): opening it for an export would fail with EBUSY"
-                )
-    return None
+    return hostio.disk_problem(_config, path, block=block, exclusive=exclusive)
 
 
 def _lun_problem(cfg):
@@ -287,58 +263,6 @@ def _mine_facts(peer):
     return {fun: (published.get(fun) or {}).get(peer) for fun in MINE_FACTS}
 
 
-def _own_disk(cfg):
-    """This node's LUN: ``lun_path``, or its zvol's device (None when the pillar gives neither)."""
-    node = cfg.get("node") or {}
-    return "/dev/zvol/" + node["zvol"]["name"] if node.get("zvol") else node.get("lun_path")
-
-
-def _local_facts(cfg):
-    """What the plan needs from this host: pools here, the pool on the disks, the login's disk."""
-    pool = cfg["mirror"]["pool"]
-    pools = list(__salt__["zfsmirror.list_pools"]())
-    local = {
-        "pools": pools,
-        "pool_on_disks": False,
-        "login_disk": None,
-        "predicted_remote": None,
-        "last_importer_here": False,
-    }
-    own = _own_disk(cfg)
-    if pool not in pools and own:
-        # Was this node the active one when it went down? Its disk's label says (zdb -l).
-        try:
-            local["last_importer_here"] = __salt__["zfsmirror.last_importer_here"](pool, own)
-        except (CommandExecutionError, SaltInvocationError) as exc:
-            # Unread is not "imported here": the node stays standby, the safe side.
-            log.warning("mdtmirror: cannot read the ZFS label on %s: %s", own, exc)
-    if pool not in pools and cfg["mirror"].get("owner") == __grains__["id"]:
-        # Is the pool fresh? ``zpool import`` skips a disk another holder has open, and a
-        # standby's own disk is held by its export: its label is read as well (blkid), or an
-        # owner whose peer's mine facts are missing or stale would take the live mirror side
-        # it exports for a blank disk.
-        local["pool_on_disks"] = pool in __salt__["zfsmirror.import_listing"]() or bool(
-            own and (__salt__["zfsmirror.disk_label"](own) or {}).get("pool") == pool
-        )
-    if pool in pools or cfg["mirror"].get("owner") == __grains__["id"] or cfg.get("peer"):
-        try:
-            logins = __salt__["srp.list_logins"]()
-        except (CommandExecutionError, SaltInvocationError):
-            logins = []  # ib_srp not loaded yet: no login
-        if len(logins) == 1:
-            disks = __salt__["srp.disks"](logins[0], timeout=10)
-            if disks and disks[0].get("by_id"):
-                local["login_disk"] = disks[0]["by_id"][0]
-    t = cfg["target"]
-    if cfg.get("peer"):
-        if t.get("backend") == "lio":
-            serial = __salt__["lio.default_serial"](cfg["peer"], t["device"])
-            local["predicted_remote"] = __salt__["lio.initiator_by_id"](serial)
-        else:
-            local["predicted_remote"] = __salt__["scst.initiator_by_id"](t["device"], t.get("attributes"))
-    return local
-
-
 def plan_node(cfg, minion_id, peer_facts, local, role=None):
     """
     A node's plan from given facts, reading neither this host nor the mine:
@@ -386,7 +310,9 @@ def plan(defaults=None, role=None, schema=None, per_run=False):
         out = {"settings": cfg, "role": None, "why": "the pillar has errors", "problems": [], "missing": []}
         return out
     peer_facts = _mine_facts(cfg["peer"]) if cfg.get("peer") else {}
-    out = plan_node(cfg, __grains__["id"], peer_facts, _local_facts(cfg), role=role)
+    out = plan_node(
+        cfg, __grains__["id"], peer_facts, nodefacts.local_facts(cfg, __grains__["id"], __salt__), role=role
+    )
     out["settings"] = cfg
     if per_run:
         __context__[key] = (id(__context__), copy.deepcopy(out))
@@ -445,74 +371,4 @@ def node_status():
 
         salt '*mds*' mdtmirror.node_status
     """
-    p = plan()
-    cfg = p["settings"]
-    pool = cfg["mirror"]["pool"]
-    out = {
-        "node": __grains__["id"],
-        "pair": cfg.get("pair"),
-        "peer": cfg.get("peer"),
-        "pool": pool,
-        "role": p.get("role"),
-        "why": p.get("why"),
-        "errors": list(cfg["errors"]),
-        "fleet_errors": list(cfg["fleet_errors"]),
-        "imported": False,
-        "health": None,
-        # What the failover runner needs of this node's pillar: it takes over only where this is true.
-        "failover": {"auto": cfg["failover"].get("auto") is True},
-    }
-    if cfg["errors"]:
-        return out
-    out["imported"] = pool in __salt__["zfsmirror.list_pools"]()
-    try:
-        out["paths"] = [
-            {"remote_port": login["remote_port"], "state": login["state"], "id_ext": login["id_ext"]}
-            for login in __salt__["srp.list_logins"]()
-        ]
-    except (CommandExecutionError, SaltInvocationError):
-        out["paths"] = []  # ib_srp not loaded: no path
-    if out["imported"]:
-        side = p.get("pool") or {}
-        state, sides = None, []
-        try:
-            if side.get("local") and side.get("remote"):
-                heal = __salt__["zfsmirror.heal"](pool, side["local"], side["remote"], test=True)
-                problems = list(heal["problems"]) + list(heal["waits"])
-                resilver = heal["resilver"]
-                redundant = heal["redundant"] and not (resilver and resilver.get("state") == "scanning")
-                state, sides = heal.get("state"), heal.get("sides") or []
-            else:
-                redundant, resilver, problems = False, None, list(p["problems"])
-        except (CommandExecutionError, SaltInvocationError) as exc:
-            redundant, resilver, problems = False, None, [str(exc)]
-        out["health"] = {
-            "redundant": redundant,
-            "resilver": resilver,
-            "problems": problems,
-            "state": state,
-            "sides": sides,
-        }
-        out["snapshots"] = _snapshot_ages(cfg)
-    return out
-
-
-def _snapshot_ages(cfg):
-    """Seconds since the newest schedule snapshot and since the newest one a backup holds (None: none)."""
-    dataset = cfg["snapshots"].get("dataset") or cfg["mirror"]["pool"]
-    prefix = cfg["snapshots"].get("prefix") or "mdtmirror-"
-    try:
-        snaps = [
-            s for s in __salt__["zfsmirror.list_snapshots"](dataset) if s["name"].split("@", 1)[1].startswith(prefix)
-        ]
-    except (CommandExecutionError, SaltInvocationError, KeyError):
-        return {"dataset": dataset, "last": None, "backup": None}
-    now = time.time()
-    last = max((s["creation"] for s in snaps), default=None)
-    # The backup keeps a hold on the snapshot it sent last (zfsmirror.backup).
-    held = max((s["creation"] for s in snaps if s.get("userrefs")), default=None)
-    return {
-        "dataset": dataset,
-        "last": None if last is None else max(0, int(now - last)),
-        "backup": None if held is None else max(0, int(now - held)),
-    }
+    return nodefacts.node_status(plan(), __grains__["id"], __salt__)

@@ -7,6 +7,7 @@ plain file and sysfs I/O they share. ``get`` is the caller's ``config.get``
 
 import errno
 import os
+import stat
 
 
 def sysroot(get):
@@ -115,3 +116,35 @@ def rdma_ports(base):
                 }
             )
     return ports
+
+
+def disk_problem(get, path, block=True, exclusive=False):
+    """
+    What the kernel will refuse about opening ``path`` (a /dev path, under
+    the sysroot) as a disk, in words naming the errno, or None (the rules
+    ``mdtmirror.disk_problem`` documents): missing (ENOENT); with ``block``,
+    not a block device (ENOTBLK: not in ``/sys/class/block``); with
+    ``exclusive``, held open exclusively by another holder (an ``O_EXCL``
+    open answers EBUSY, as the exclusive open of SCST's and LIO's exports).
+    """
+    real = under_sysroot(get, path)
+    if not os.path.exists(real):
+        return "does not exist (ENOENT)"
+    resolved = os.path.realpath(real)
+    if block:
+        if os.path.isdir(resolved):
+            return "is a directory"
+        relative = os.path.relpath(resolved, os.path.realpath(under_sysroot(get, "/")))
+        parent, name = os.path.split(relative)
+        if parent != "dev" or not os.path.exists(under_sysroot(get, f"/sys/class/block/{name}")):
+            return f"resolves to /{relative}, which is not a block device (not in /sys/class/block: ENOTBLK)"
+    if exclusive and stat.S_ISBLK(os.stat(resolved).st_mode):
+        try:
+            os.close(os.open(resolved, os.O_RDONLY | os.O_EXCL | os.O_CLOEXEC))
+        except OSError as exc:
+            if exc.errno == errno.EBUSY:
+                return (
+                    "is held open exclusively by another holder (a mounted filesystem, an imported pool, an "
+                    "SCST or LIO export, md/dm): opening it for an export would fail with EBUSY"
+                )
+    return None
