@@ -68,8 +68,8 @@ def bare_switch(pair, old, new):
 
 def bench_switchover(rig):
     run_cli = rig.master.salt_run_cli(timeout=600)
-    if run_cli.run("saltutil.sync_runners").returncode != 0:  # formula mode: the master's runner
-        raise RuntimeError("salt-run saltutil.sync_runners failed")
+    if run_cli.run("saltutil.sync_all").returncode != 0:  # formula mode: the master's runner
+        raise RuntimeError("salt-run saltutil.sync_all failed")
     t0 = time.perf_counter()
     ret = run_cli.run("state.orchestrate", "mdtmirror.switchover", pillar={"pair": "mdt0", "tgt": "mds0*"})
     formula = time.perf_counter() - t0

@@ -16,7 +16,7 @@
     Every node's pillar is validated before any node changes anything. This
     file is rendered once, before any step runs: the minions' own SLS read
     the peers' facts when their step runs. Formula mode: `salt-run
-    saltutil.sync_runners` first. -#}
+    saltutil.sync_all` first (the runner and its library). -#}
 {%- set tgt = salt["pillar.get"]("tgt", "*mds*") %}
 {%- set tgt_type = salt["pillar.get"]("tgt_type", "glob") %}
 {%- set plan = salt["saltutil.runner"]("mdtmirror.rollout_plan", kwarg={
@@ -26,7 +26,7 @@
 {%- if plan is not mapping %}
 mdtmirror-rollout-plan:
   test.fail_without_changes:
-    - name: {{ ("the mdtmirror runner did not answer (formula mode: salt-run saltutil.sync_runners): " ~ plan) | json }}
+    - name: {{ ("the mdtmirror runner did not answer (formula mode: salt-run saltutil.sync_all): " ~ plan) | json }}
     - failhard: true
 {%- else %}
 

@@ -104,3 +104,54 @@ def test_formula_mode_syncs_the_library_and_a_running_minion_picks_up_its_upgrad
     assert report["first"]["userland"]["version"] == "2.3.2" and "formula" not in report["first"], report["first"]
     assert report["resynced"]["utils"] == ["utils.mdtmirror_lib.zfs_parse"], report["resynced"]
     assert report["second"]["formula"] == "upgraded", report["second"]
+
+
+MASTER = textwrap.dedent(
+    """
+    import json, sys
+    import salt.config, salt.loader
+    formula, root = sys.argv[1:3]
+    opts = salt.config.master_config(None)
+    opts.update(
+        root_dir=root, cachedir=root + "/cache", extension_modules=root + "/extmods", pki_dir=root + "/pki",
+        sock_dir=root + "/sock", log_file=root + "/master.log", file_roots={"base": [formula]},
+    )
+
+    def runners():
+        return salt.loader.runner(opts, utils=salt.loader.utils(opts))
+
+    report = {"before": "mdtmirror.status" in runners()}
+    report["runner_only"] = runners()["saltutil.sync_runners"]()
+    only = runners()
+    report["without_lib"] = "mdtmirror.status" in only
+    report["why"] = only.missing_fun_string("mdtmirror.status")
+    report["synced"] = only["saltutil.sync_all"]()
+    after = runners()
+    report["after"] = sorted(f for f in after if f.startswith("mdtmirror."))
+    report["lib"] = sys.modules["mdtmirror_lib"].__file__
+    print(json.dumps(report))
+    """
+)
+
+
+def test_formula_mode_master_runner_stands_on_the_synced_library(tmp_path):
+    """The runner (master side) imports the library: ``salt-run saltutil.sync_all`` brings both; the runner
+    synced without it (``sync_runners`` only) is refused with a reason that says what to run."""
+    formula = tmp_path / "formula"
+    shutil.copytree(REPO / "salt", formula, symlinks=False)
+    (tmp_path / "root").mkdir()
+    master = subprocess.run(
+        [sys.executable, "-S", "-c", MASTER, str(formula), str(tmp_path / "root")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(_formula_only_path(tmp_path)), "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+    )
+    assert master.returncode == 0, master.stderr[-3000:]
+    report = json.loads(master.stdout.strip().splitlines()[-1])
+    assert report["before"] is False, report
+    assert report["runner_only"] == ["runners.mdtmirror"], report
+    assert report["without_lib"] is False and "salt-run saltutil.sync_all" in report["why"], report
+    assert "utils.mdtmirror_lib.fleet" in report["synced"]["utils"], report["synced"]
+    assert {"mdtmirror.status", "mdtmirror.operation_plan", "mdtmirror.rollout_plan"} <= set(report["after"]), report
+    assert report["lib"].startswith(str(tmp_path / "root" / "extmods" / "utils")), report["lib"]

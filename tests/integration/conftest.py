@@ -249,7 +249,7 @@ def rollout(request, salt_factories, tmp_path_factory):
         ret = rollout.salt("saltutil.sync_all")
         assert ret.returncode == 0, ret
         # The master's side: the mdtmirror runner the pair operations ask.
-        ret = rollout.run("saltutil.sync_runners")
+        ret = rollout.run("saltutil.sync_all")
         assert ret.returncode == 0, ret
         yield rollout
 

@@ -378,7 +378,7 @@ def test_scenario3_orchestrated_pair_in_roles_then_switchover(pair):
     assert rc != 0, out
 
     # A takeover while the active answers: refused by the runner, nothing moves.
-    ret = pair.run_cli.run("saltutil.sync_runners")
+    ret = pair.run_cli.run("saltutil.sync_all")
     assert ret.returncode == 0, ret
     refused = pair.run_cli.run("state.orchestrate", "mdtmirror.takeover", pillar={"pair": "mdt0", "tgt": "mds0*"})
     assert refused.returncode != 0 and "mds01 is alive and holds the pool" in refused.stdout, refused.stdout[-3000:]

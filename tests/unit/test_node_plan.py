@@ -8,14 +8,13 @@ import re
 
 import pytest
 
-from mdtmirror_lib import nodeplan
+from mdtmirror_lib import fleet, nodeplan
 from tests.captures import scst_capture
 from tests.loadermods import load
 from tests.unit.test_mdtmirror_settings import DEFAULTS, SCHEMA, example
 
 mdtmirror = load("_modules", "mdtmirror")
 scst = load("_modules", "scst")
-runner = load("_runners", "mdtmirror")
 
 CAPTURE = scst_capture("tree-1-configured.txt")
 _LOGIN_LINE = re.compile(r"/login_info = (.*)$", re.M)
@@ -210,7 +209,7 @@ def status(node, imported=False, redundant=True, problems=()):
 
 
 def test_switchover_moves_the_pool_to_the_standby():
-    got = runner.decide("switchover", "mdt0", {"mds01": status("mds01", True), "mds02": status("mds02")})
+    got = fleet.decide("switchover", "mdt0", {"mds01": status("mds01", True), "mds02": status("mds02")})
     assert got["refusal"] is None and (got["old"], got["new"]) == ("mds01", "mds02")
 
 
@@ -231,26 +230,26 @@ def test_switchover_moves_the_pool_to_the_standby():
     ids=["peer-silent", "degraded", "bad-to", "nobody-active", "double-import", "unknown-pair"],
 )
 def test_switchover_refusals(statuses, kwargs, words):
-    got = runner.decide("switchover", "mdt0", statuses, **kwargs)
+    got = fleet.decide("switchover", "mdt0", statuses, **kwargs)
     assert got["refusal"] and words in got["refusal"], got
 
 
 def test_switchover_forced_on_a_degraded_mirror_and_completed_with_to():
     degraded = {"mds01": status("mds01", True, False, ["x"]), "mds02": status("mds02")}
-    assert runner.decide("switchover", "mdt0", degraded, force=True)["refusal"] is None
+    assert fleet.decide("switchover", "mdt0", degraded, force=True)["refusal"] is None
     nobody = {"mds01": status("mds01"), "mds02": status("mds02")}
-    got = runner.decide("switchover", "mdt0", nobody, to="mds02")
+    got = fleet.decide("switchover", "mdt0", nobody, to="mds02")
     assert got["refusal"] is None and (got["old"], got["new"]) == ("mds01", "mds02")
 
 
 def test_takeover_only_when_nobody_alive_holds_the_pool():
-    alive = runner.decide("takeover", "mdt0", {"mds01": status("mds01", True), "mds02": status("mds02")})
+    alive = fleet.decide("takeover", "mdt0", {"mds01": status("mds01", True), "mds02": status("mds02")})
     assert "mds01 is alive and holds the pool" in alive["refusal"]
-    lost = runner.decide("takeover", "mdt0", {"mds02": status("mds02")})
+    lost = fleet.decide("takeover", "mdt0", {"mds02": status("mds02")})
     assert lost["refusal"] is None and lost["new"] == "mds02" and lost["old"] is None
-    both = runner.decide("takeover", "mdt0", {"mds01": status("mds01"), "mds02": status("mds02")})
+    both = fleet.decide("takeover", "mdt0", {"mds01": status("mds01"), "mds02": status("mds02")})
     assert "say which one takes over" in both["refusal"]
-    silent_to = runner.decide("takeover", "mdt0", {"mds02": status("mds02")}, to="mds01")
+    silent_to = fleet.decide("takeover", "mdt0", {"mds02": status("mds02")}, to="mds01")
     assert "mds01 did not answer" in silent_to["refusal"]
 
 
@@ -285,7 +284,7 @@ def auto(node, on=True, **kwargs):
     ],  # fmt: skip
 )
 def test_automatic_takeover_refusals(answers, words):
-    got = runner.decide_failover("mdt0", "mds02", answers)
+    got = fleet.decide_failover("mdt0", "mds02", answers)
     assert got["refusal"] and words in got["refusal"], got
 
 
@@ -296,7 +295,7 @@ def test_automatic_takeover_when_on_and_the_peer_silent():
         {"mds02": auto("mds02"), "mds01": False},
         {"mds02": auto("mds02"), "mds01": {}},
     ):
-        got = runner.decide_failover("mdt0", "mds02", answers)
+        got = fleet.decide_failover("mdt0", "mds02", answers)
         assert got["refusal"] is None and got["new"] == "mds02" and got["nodes"] == ["mds01", "mds02"], got
 
 
@@ -330,7 +329,7 @@ def test_fleet_status_two_pairs_one_whole_one_not():
         "mds03": fleet_node("mds03", pair="mdt1", peer="mds04", imported=True, degraded=True, path="lost"),
         "mds04": fleet_node("mds04", pair="mdt1", peer="mds03"),
     }
-    rows = runner.fleet_status(answers, expected=sorted(answers))
+    rows = fleet.fleet_status(answers, expected=sorted(answers))
     assert set(rows) == {"mdt0", "mdt1"}
     whole = rows["mdt0"]
     assert whole["whole"] and whole["problems"] == [], whole
@@ -345,13 +344,13 @@ def test_fleet_status_two_pairs_one_whole_one_not():
 
 
 def test_fleet_status_silent_nodes_double_import_and_nobody_active():
-    lost_active = runner.fleet_status({"mds02": fleet_node("mds02")}, expected=["mds01", "mds02"])["mdt0"]
+    lost_active = fleet.fleet_status({"mds02": fleet_node("mds02")}, expected=["mds01", "mds02"])["mdt0"]
     assert not lost_active["whole"] and lost_active["active"] is None
     assert lost_active["problems"] == ["mds01 did not answer", "the pool is imported on no node that answered"]
-    both = runner.fleet_status({n: fleet_node(n, imported=True) for n in ("mds01", "mds02")})["mdt0"]
+    both = fleet.fleet_status({n: fleet_node(n, imported=True) for n in ("mds01", "mds02")})["mdt0"]
     assert "pool imported on mds01 and mds02 at once" in both["problems"] and not both["whole"]
     # A pair whose two nodes are silent is named by no one: listed under "?".
-    rows = runner.fleet_status({"mds01": fleet_node("mds01", imported=True), "mds02": fleet_node("mds02")},
+    rows = fleet.fleet_status({"mds01": fleet_node("mds01", imported=True), "mds02": fleet_node("mds02")},
                                expected=["mds01", "mds02", "mds05", "mds06"])  # fmt: skip
     assert rows["mdt0"]["whole"] and rows["?"]["problems"] == ["mds05 did not answer", "mds06 did not answer"]
 
@@ -369,7 +368,7 @@ def test_fleet_status_shows_pillar_problems_of_pairs_no_answering_node_belongs_t
         assert cfg["errors"] == [], cfg["errors"]
         st["fleet_errors"] = cfg["fleet_errors"]
         answers[node] = st
-    rows = runner.fleet_status(answers, expected=sorted(answers))
+    rows = fleet.fleet_status(answers, expected=sorted(answers))
     assert rows["fs1-mdt0"]["whole"], rows["fs1-mdt0"]
     assert not rows["mdt9"]["whole"] and rows["mdt9"]["problems"] == [
         "pillar: pillar key mdtmirror:pairs:mdt9:nodes must name exactly two minions, not 0",
@@ -392,16 +391,16 @@ def test_rollout_plan_whole_pairs_node_by_node_in_batches():
         "mds05": fleet_node("mds05", pair="mdt2", peer="mds06", imported=True),
         "mds06": fleet_node("mds06", pair="mdt2", peer="mds05"),
     }
-    plan = runner.plan_rollout(answers, sorted(answers), batch=2)
+    plan = fleet.plan_rollout(answers, sorted(answers), batch=2)
     assert plan["stagewise"] == [] and plan["skipped"] == {}
     assert plan["batches"] == [
         {"pairs": ["mdt0", "mdt1"], "first": ["mds02", "mds03"], "second": ["mds01", "mds04"]},
         {"pairs": ["mdt2"], "first": ["mds06"], "second": ["mds05"]},
     ]
-    one = runner.plan_rollout(answers, sorted(answers))
+    one = fleet.plan_rollout(answers, sorted(answers))
     assert [b["pairs"] for b in one["batches"]] == [["mdt0"], ["mdt1"], ["mdt2"]]
     with pytest.raises(Exception, match="batch must be a number of pairs >= 1, not 0"):
-        runner.plan_rollout(answers, batch=0)
+        fleet.plan_rollout(answers, batch=0)
 
 
 def test_rollout_plan_fresh_degraded_silent_and_unsynced():
@@ -417,9 +416,9 @@ def test_rollout_plan_fresh_degraded_silent_and_unsynced():
         # the formula's modules not synced yet: node_status unknown to it
         "mds07": "'mdtmirror.node_status' is not available.",
     }
-    plan = runner.plan_rollout(answers, [*answers, "mds06"])
+    plan = fleet.plan_rollout(answers, [*answers, "mds06"])
     assert plan["stagewise"] == ["mds01", "mds02", "mds07"] and plan["batches"] == []
     assert plan["skipped"]["mdt2"] == "mds06 did not answer"
     assert plan["skipped"]["mdt1"].startswith("not whole (mds03: remote side scsi-2393: UNAVAIL")
-    asked = runner.plan_rollout(answers, [*answers, "mds06"], degraded=True)
+    asked = fleet.plan_rollout(answers, [*answers, "mds06"], degraded=True)
     assert asked["stagewise"] == ["mds01", "mds02", "mds03", "mds04", "mds07"] and "mdt1" not in asked["skipped"]
