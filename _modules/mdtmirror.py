@@ -66,9 +66,7 @@ __all__ = [
     "restore_points",
 ]
 
-DEFAULTS_URL = "salt://mdtmirror/defaults.yaml"
-OSFAMILYMAP_URL = "salt://mdtmirror/osfamilymap.yaml"
-SCHEMA_URL = "salt://mdtmirror/schema.yaml"
+FORMULA = "mdtmirror"  # the formula's directory in file_roots (map.jinja passes its tpldir)
 
 
 def __virtual__():
@@ -145,10 +143,20 @@ def _lun_problem(cfg):
     return None
 
 
-def formula_defaults():
+def _formula_file(formula, name):
+    """``salt://<formula>/<name>`` from the master, parsed; an error naming it when it is not there."""
+    url = f"salt://{formula}/{name}"
+    text = __salt__["cp.get_file_str"](url)
+    if not text:
+        raise CommandExecutionError(f"cannot read {url}: is the mdtmirror formula in the master's file_roots?")
+    return salt.utils.yaml.safe_load(text) or {}
+
+
+def formula_defaults(formula=FORMULA):
     """
     The formula's defaults.yaml with this OS family's osfamilymap.yaml
-    entry, from the master (for the CLI; map.jinja passes them).
+    entry, from the master (``formula``: the formula's directory in
+    file_roots).
 
     CLI Example:
 
@@ -156,20 +164,9 @@ def formula_defaults():
 
         salt 'mds01' mdtmirror.formula_defaults
     """
-    text = __salt__["cp.get_file_str"](DEFAULTS_URL)
-    if not text:
-        raise CommandExecutionError(f"cannot read {DEFAULTS_URL}: is the mdtmirror formula in the master's file_roots?")
-    defaults = salt.utils.yaml.safe_load(text)["mdtmirror"]
-    families = salt.utils.yaml.safe_load(__salt__["cp.get_file_str"](OSFAMILYMAP_URL) or "") or {}
+    defaults = _formula_file(formula, "defaults.yaml")["mdtmirror"]
+    families = _formula_file(formula, "osfamilymap.yaml")
     return pillar_rules.merge(defaults, families.get(__grains__.get("os_family")) or {})
-
-
-def _formula_schema():
-    """The ``mdtmirror`` entry of the formula's schema.yaml, from the master."""
-    text = __salt__["cp.get_file_str"](SCHEMA_URL)
-    if not text:
-        raise CommandExecutionError(f"cannot read {SCHEMA_URL}: is the mdtmirror formula in the master's file_roots?")
-    return salt.utils.yaml.safe_load(text)["mdtmirror"]
 
 
 def _host_paths_valid(errors):
@@ -177,10 +174,11 @@ def _host_paths_valid(errors):
     return not any(re.match(r"pillar key mdtmirror:(sysroot|paths)\b", error) for error in errors)
 
 
-def settings(defaults=None, schema=None):
+def settings(defaults=None, schema=None, formula=FORMULA):
     """
     This minion's mdtmirror settings (see :py:func:`resolve`; ``defaults``
-    and ``schema``: the formula's, read from the master when not given),
+    and ``schema``: the formula's, read from the master's ``salt://<formula>/``
+    when not given),
     with the host checks added to ``errors``: the local LUN is a block
     device, its LUN number is free in the SCST group (or already ours).
 
@@ -191,9 +189,9 @@ def settings(defaults=None, schema=None):
         salt 'mds01' mdtmirror.settings
     """
     if defaults is None:
-        defaults = formula_defaults()
+        defaults = formula_defaults(formula)
     if schema is None:
-        schema = _formula_schema()
+        schema = _formula_file(formula, "schema.yaml")["mdtmirror"]
     cfg = resolve(defaults, _pillar("mdtmirror"), __grains__["id"], schema)
     errors = cfg["errors"]
     node = cfg.get("node") or {}
@@ -281,7 +279,7 @@ def plan_node(cfg, minion_id, peer_facts, local, role=None):
     return nodeplan.plan_node(cfg, minion_id, peer_facts, local, role=role)
 
 
-def plan(defaults=None, role=None, schema=None, per_run=False):
+def plan(defaults=None, role=None, schema=None, per_run=False, formula=FORMULA):
     """
     This node's plan (:py:func:`plan_node`) with its settings: role (from
     where the pool is imported), what it exports, where it logs in, what
@@ -293,6 +291,8 @@ def plan(defaults=None, role=None, schema=None, per_run=False):
     Salt puts no job id in the modules' opts, so the plan is kept there,
     marked with that dict's identity; a call without ``per_run`` (the CLI,
     the runner's questions) always reads the world again and keeps nothing.
+    ``defaults``/``schema``: the formula's (``salt://<formula>/``, read once
+    per run) when not given.
 
     CLI Example:
 
@@ -305,7 +305,7 @@ def plan(defaults=None, role=None, schema=None, per_run=False):
         kept = __context__.get(key)
         if kept is not None and kept[0] == id(__context__):
             return copy.deepcopy(kept[1])
-    cfg = settings(defaults, schema)
+    cfg = settings(defaults, schema, formula)
     if cfg["errors"]:
         out = {"settings": cfg, "role": None, "why": "the pillar has errors", "problems": [], "missing": []}
         return out
