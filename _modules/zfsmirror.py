@@ -97,8 +97,10 @@ from mdtmirror_lib.zfs_parse import (  # noqa: E402
 )
 from mdtmirror_lib.zfs_policy import (  # noqa: E402
     classify_sides,
+    import_decision,
     parse_backup_files,
     parse_policy,
+    plain_bool,
     plan_backup,
     plan_prune,
     restore_chain,
@@ -549,13 +551,6 @@ def _check_tag(tag):
     return tag
 
 
-def _plain_bool(value, what):
-    """``force`` and friends must be given plainly: True or False, nothing truthy."""
-    if value is True or value is False:
-        return value
-    raise SaltInvocationError(f"{what} must be True or False, not {value!r}")
-
-
 def _prop_text(value):
     if isinstance(value, bool):
         return "on" if value else "off"
@@ -883,7 +878,7 @@ def create(
             properties='{ashift: 12}' filesystem_properties='{canmount: off}' test=True
     """
     _check_pool(pool)
-    force = _plain_bool(force, "force")
+    force = plain_bool(force, "force")
     _check_device(local)
     _check_device(remote)
     pool_props = _pool_props(properties)
@@ -1309,49 +1304,6 @@ def heal(pool, local, remote, test=False):
 # --------------------------------------------------------------------------
 
 
-def import_decision(entry, force=False):
-    """
-    Decide from one :py:func:`parse_import_list` entry whether the pool may be
-    imported here and whether ``-f`` is needed. Pure. Returns ``{"force":
-    bool, "note"}`` or raises naming the pool and the reason:
-
-    - imported by another host (multihost reports activity), no hostid here,
-      destroyed, or not ONLINE/DEGRADED: refused, ``force`` or not;
-    - last accessed by another host and not exported (``-f`` needed): only
-      with ``force=True``; multihost had a chance to see that host write (an
-      active pool would read "currently imported by another system") and did
-      not; fencing the other host first is still the operator's job;
-    - exported or never imported elsewhere: no ``-f``, even with ``force``.
-    """
-    force = _plain_bool(force, "force")
-    name = entry.get("name")
-    reason = entry.get("reason")
-    if reason == "hostid_active":
-        who = f" on {entry['host']} (hostid {entry['hostid']})" if entry.get("host") else " by another host"
-        raise CommandExecutionError(
-            f"pool {name} is imported{who}: multihost sees it active; export it there first (never forced)"
-        )
-    if reason == "hostid_required":
-        raise CommandExecutionError(
-            f"pool {name} has multihost on and this host has no hostid: run zfsmirror.ensure_hostid first"
-        )
-    if entry.get("destroyed"):
-        raise CommandExecutionError(f"pool {name} was destroyed; not importing it")
-    if entry.get("state") not in ("ONLINE", "DEGRADED"):
-        words = entry.get("status") or entry.get("message") or entry.get("action") or "no reason given"
-        raise CommandExecutionError(f"pool {name} cannot be imported (state {entry.get('state')}): {words}")
-    if entry.get("force_required"):
-        who = f"{entry['host']} (hostid {entry['hostid']})" if entry.get("host") else "another host"
-        if not force:
-            raise CommandExecutionError(
-                f"pool {name} was last accessed by {who} and not exported. If that host is down (fenced) and "
-                "no longer writes to it, retry with force=True"
-            )
-        return {"force": True, "note": f"forced: last accessed by {who}, no multihost activity seen"}
-    note = "exported cleanly" if reason == "ok" else (entry.get("status") or reason)
-    return {"force": False, "note": note}
-
-
 def import_pool(pool, force=False, test=False, whole=False):
     """
     Import the pool on this host (failover): ``zpool import -d <import_dir>
@@ -1376,7 +1328,7 @@ def import_pool(pool, force=False, test=False, whole=False):
         salt mds02 zfsmirror.import_pool mdtpool force=True
     """
     _check_pool(pool)
-    force = _plain_bool(force, "force")
+    force = plain_bool(force, "force")
     pools = list_pools()
     if pool in pools:
         return {
@@ -1404,7 +1356,7 @@ def import_pool(pool, force=False, test=False, whole=False):
         seen = ", ".join(sorted(listing)) or "none"
         raise CommandExecutionError(f"pool {pool} is not among the pools on the disks in {directory} (seen: {seen})")
     decision = import_decision(listing[pool], force=force)
-    if _plain_bool(whole, "whole") and listing[pool].get("state") != "ONLINE":
+    if plain_bool(whole, "whole") and listing[pool].get("state") != "ONLINE":
         raise CommandExecutionError(
             f"pool {pool} is {listing[pool].get('state')} in the import listing of {directory} (a side is "
             "missing): not imported again until both sides are seen; mdtmirror.takeover imports it with one side"

@@ -35,7 +35,7 @@ import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from tests.loadermods import load
-from tests.unit.test_lib_zfs_parse import _import_listing_with, capture, golden
+from tests.unit.test_lib_zfs_parse import capture, golden
 
 zm = load("_modules", "zfsmirror")
 
@@ -669,43 +669,6 @@ def test_import_pool_refusals(env):
     rig.play(zpool=[(LIST_POOLS, cap("zfs/zpool_list_Hp.txt"))])
     assert zfsmirror.import_pool("mdtpool")["changed"] is False
     assert rig.calls("zpool") == [LIST_POOLS]
-
-
-def test_import_decision_from_the_listing():
-    # listings as zpool 2.3.2 prints them for the three hostid cases (constructed like test_lib_zfs_parse')
-    active = zm.parse_import_list(
-        _import_listing_with(
-            "status: The pool is currently imported by another system.\n",
-            "action: The pool must be exported from mds02 (hostid=1a2b3c4d)\n\tbefore it can be safely imported.\n",
-        )
-    )["mdtpool"]
-    for force in (False, True):
-        with pytest.raises(CommandExecutionError) as err:
-            zm.import_decision(active, force=force)
-        assert str(err.value) == (
-            "pool mdtpool is imported on mds02 (hostid 0x1a2b3c4d): multihost sees it active; "
-            "export it there first (never forced)"
-        )
-    mismatch = zm.parse_import_list(
-        _import_listing_with(
-            "status: The pool was last accessed by another system.\n",
-            "action: The pool can be imported using its name or numeric identifier and\n\tthe '-f' flag.\n",
-        )
-    )["mdtpool"]
-    with pytest.raises(CommandExecutionError, match="last accessed by another host and not exported.*force=True"):
-        zm.import_decision(mismatch)
-    assert zm.import_decision(mismatch, force=True)["force"] is True
-    required = zm.parse_import_list(
-        _import_listing_with(
-            "status: The pool has the multihost property on.  It cannot\n"
-            "\tbe safely imported when the system hostid is not set.\n",
-            "action: Set a unique system hostid with the zgenhostid(8) command.\n",
-        )
-    )["mdtpool"]
-    with pytest.raises(CommandExecutionError, match="no hostid: run zfsmirror.ensure_hostid"):
-        zm.import_decision(required, force=True)
-    ok = zm.parse_import_list(capture("zfs-json/zpool_import_scan.txt")[1])["mdtpool"]
-    assert zm.import_decision(ok, force=True) == {"force": False, "note": "exported cleanly"}
 
 
 def test_export_pool(env):
