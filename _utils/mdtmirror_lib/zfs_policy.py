@@ -3,7 +3,8 @@ Pure policy of the ZFS side: which side of the mirror is the local LUN and
 which the peer's and how each is (:py:func:`classify_sides`), what a retention
 policy keeps and destroys (:py:func:`plan_prune`), what the next backup sends
 and which holds move (:py:func:`plan_backup`), which backup streams restore a
-snapshot (:py:func:`restore_chain`). No I/O: the loader module gathers the
+snapshot (:py:func:`restore_chain`), whether a pool listed by ``zpool import``
+may be imported here and with ``-f`` or not (:py:func:`import_decision`). No I/O: the loader module gathers the
 facts and runs the commands.
 """
 
@@ -23,6 +24,13 @@ MAX_ARG_BYTES = 100_000
 # Retention periods plan_prune knows, newest-first bucket keys in UTC.
 # "frequently" keeps the N newest snapshots whatever their age.
 PERIODS = ("frequently", "hourly", "daily", "weekly", "monthly", "yearly")
+
+
+def plain_bool(value, what):
+    """``force`` and friends must be given plainly: True or False, nothing truthy."""
+    if value is True or value is False:
+        return value
+    raise SaltInvocationError(f"{what} must be True or False, not {value!r}")
 
 
 def split_list(value):
@@ -446,3 +454,46 @@ def restore_chain(streams, snapshot):
         if entry["base"] is None:
             return list(reversed(chain))
         name = entry["base"]
+
+
+def import_decision(entry, force=False):
+    """
+    Decide from one :py:func:`~mdtmirror_lib.zfs_parse.parse_import_list` entry whether the pool may be
+    imported here and whether ``-f`` is needed. Pure. Returns ``{"force":
+    bool, "note"}`` or raises naming the pool and the reason:
+
+    - imported by another host (multihost reports activity), no hostid here,
+      destroyed, or not ONLINE/DEGRADED: refused, ``force`` or not;
+    - last accessed by another host and not exported (``-f`` needed): only
+      with ``force=True``; multihost had a chance to see that host write (an
+      active pool would read "currently imported by another system") and did
+      not; fencing the other host first is still the operator's job;
+    - exported or never imported elsewhere: no ``-f``, even with ``force``.
+    """
+    force = plain_bool(force, "force")
+    name = entry.get("name")
+    reason = entry.get("reason")
+    if reason == "hostid_active":
+        who = f" on {entry['host']} (hostid {entry['hostid']})" if entry.get("host") else " by another host"
+        raise CommandExecutionError(
+            f"pool {name} is imported{who}: multihost sees it active; export it there first (never forced)"
+        )
+    if reason == "hostid_required":
+        raise CommandExecutionError(
+            f"pool {name} has multihost on and this host has no hostid: run zfsmirror.ensure_hostid first"
+        )
+    if entry.get("destroyed"):
+        raise CommandExecutionError(f"pool {name} was destroyed; not importing it")
+    if entry.get("state") not in ("ONLINE", "DEGRADED"):
+        words = entry.get("status") or entry.get("message") or entry.get("action") or "no reason given"
+        raise CommandExecutionError(f"pool {name} cannot be imported (state {entry.get('state')}): {words}")
+    if entry.get("force_required"):
+        who = f"{entry['host']} (hostid {entry['hostid']})" if entry.get("host") else "another host"
+        if not force:
+            raise CommandExecutionError(
+                f"pool {name} was last accessed by {who} and not exported. If that host is down (fenced) and "
+                "no longer writes to it, retry with force=True"
+            )
+        return {"force": True, "note": f"forced: last accessed by {who}, no multihost activity seen"}
+    note = "exported cleanly" if reason == "ok" else (entry.get("status") or reason)
+    return {"force": False, "note": note}

@@ -2,18 +2,18 @@
 ``zpool status`` captures through zfsmirror's parser and side
 classification) and the events between two observations."""
 
+from mdtmirror_lib import zfs_parse, zfs_policy
 from tests.captures import captures_dir
 from tests.loadermods import load
 
 beacon = load("_beacons", "mdtmirror")
-zm = load("_modules", "zfsmirror")
 
 
 def observed(rel, paths=None, export=None):
     """An observation of the captured pool (OpenZFS 2.3.2, loop0 local, sda the SRP LUN)."""
     lines = (captures_dir() / "linux-6.1-openzfs-2.3.2" / rel).read_text().splitlines()
-    status = zm.parse_status_text("\n".join(lines[1:-1]) + "\n")["mdtpool"]
-    pool = beacon.observe_pool(zm.classify_sides(status, local=["loop0"]))
+    status = zfs_parse.parse_status_text("\n".join(lines[1:-1]) + "\n")["mdtpool"]
+    pool = beacon.observe_pool(zfs_policy.classify_sides(status, local=["loop0"]))
     return {"pool": pool, "paths": paths or {}, "export": export}
 
 

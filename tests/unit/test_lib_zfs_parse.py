@@ -796,3 +796,14 @@ def test_parse_zdb_label_vdev_tree_does_not_override_top_level_keys():
     assert label["vdev_guid"] == "8" and label["state"] == "exported" and label["hostid"] is None
     assert label["labels"] == [0, 1] and label["hostname"] is None
     assert zm.parse_zdb_label("failed to unpack label 0\n") is None
+
+
+def test_parse_zstream_dump_constructed():
+    # constructed: the SUMMARY lines zstream_dump.c (2.3) prints; no capture of zstream yet
+    whole = "BEGIN record\n\ttoname = p/m@a\nEND checksum = 1/2/3/4\nSUMMARY:\n"
+    whole += "\tTotal DRR_BEGIN records = 1 (0 bytes)\n\tTotal DRR_END records = 1 (0 bytes)\n"
+    assert zm.parse_zstream_dump(whole) == {"ok": True, "begin": 1, "end": 1, "problems": []}
+    truncated = whole.replace("DRR_END records = 1", "DRR_END records = 0")
+    assert zm.parse_zstream_dump(truncated)["problems"] == ["1 BEGIN and 0 END records: the stream is incomplete"]
+    bad = "Expected checksum differs from checksum in stream.\n" + whole
+    assert zm.parse_zstream_dump(bad)["ok"] is False

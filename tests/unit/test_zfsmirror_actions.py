@@ -35,7 +35,7 @@ import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from tests.loadermods import load
-from tests.unit.test_lib_zfs_parse import _import_listing_with, capture, golden
+from tests.unit.test_lib_zfs_parse import capture, golden
 
 zm = load("_modules", "zfsmirror")
 
@@ -671,43 +671,6 @@ def test_import_pool_refusals(env):
     assert rig.calls("zpool") == [LIST_POOLS]
 
 
-def test_import_decision_from_the_listing():
-    # listings as zpool 2.3.2 prints them for the three hostid cases (constructed like test_lib_zfs_parse')
-    active = zm.parse_import_list(
-        _import_listing_with(
-            "status: The pool is currently imported by another system.\n",
-            "action: The pool must be exported from mds02 (hostid=1a2b3c4d)\n\tbefore it can be safely imported.\n",
-        )
-    )["mdtpool"]
-    for force in (False, True):
-        with pytest.raises(CommandExecutionError) as err:
-            zm.import_decision(active, force=force)
-        assert str(err.value) == (
-            "pool mdtpool is imported on mds02 (hostid 0x1a2b3c4d): multihost sees it active; "
-            "export it there first (never forced)"
-        )
-    mismatch = zm.parse_import_list(
-        _import_listing_with(
-            "status: The pool was last accessed by another system.\n",
-            "action: The pool can be imported using its name or numeric identifier and\n\tthe '-f' flag.\n",
-        )
-    )["mdtpool"]
-    with pytest.raises(CommandExecutionError, match="last accessed by another host and not exported.*force=True"):
-        zm.import_decision(mismatch)
-    assert zm.import_decision(mismatch, force=True)["force"] is True
-    required = zm.parse_import_list(
-        _import_listing_with(
-            "status: The pool has the multihost property on.  It cannot\n"
-            "\tbe safely imported when the system hostid is not set.\n",
-            "action: Set a unique system hostid with the zgenhostid(8) command.\n",
-        )
-    )["mdtpool"]
-    with pytest.raises(CommandExecutionError, match="no hostid: run zfsmirror.ensure_hostid"):
-        zm.import_decision(required, force=True)
-    ok = zm.parse_import_list(capture("zfs-json/zpool_import_scan.txt")[1])["mdtpool"]
-    assert zm.import_decision(ok, force=True) == {"force": False, "note": "exported cleanly"}
-
-
 def test_export_pool(env):
     rig, zfsmirror = env
     rig.play(
@@ -741,7 +704,7 @@ def test_create_zvol_plans_volume_and_parent_canmount(env, monkeypatch):
         "mdtpool/mdt0:canmount": {"old": "on", "new": "off"},
     }
     # udev's link to the zvol: the export names the LUN by it, so the real run waits for it (bounded).
-    monkeypatch.setitem(zfsmirror.create_zvol.__globals__, "ZVOL_DEVICE_WAIT", 0.5)
+    monkeypatch.setattr(zfsmirror.create_zvol.__globals__["zfs_host"], "ZVOL_DEVICE_WAIT", 0.5)
     with pytest.raises(CommandExecutionError, match="/dev/zvol/mdtpool/mdt0/lun0 did not appear within 0.5 s"):
         zfsmirror.create_zvol("mdtpool/mdt0/lun0", "1G", properties={"volblocksize": "16K"})
     link = rig.root / "dev" / "zvol" / "mdtpool" / "mdt0" / "lun0"
@@ -937,40 +900,6 @@ def test_backup_refusals(env, tmp_path):
             zfsmirror.backup("mdtpool/mdt0", dest)
 
 
-def test_plan_backup_incremental_and_release():
-    snaps = [{"name": f"p/m@mdtmirror-{i}", "createtxg": i, "creation": i, "userrefs": 0} for i in range(4)]
-    holds = {"p/m@mdtmirror-1": {"mdtmirror-backup": 1}, "p/m@mdtmirror-0": {"mdtmirror-backup": 0, "keep": 0}}
-    assert zm.plan_backup(snaps, holds) == {
-        "send": "p/m@mdtmirror-3",
-        "base": "p/m@mdtmirror-1",
-        "release": ["p/m@mdtmirror-0", "p/m@mdtmirror-1"],
-        "up_to_date": False,
-    }
-    assert zm.plan_backup(snaps, {})["base"] is None
-    assert zm.plan_backup(snaps, {"p/m@mdtmirror-3": {"mdtmirror-backup": 1}})["up_to_date"] is True
-
-
-def test_parse_destination():
-    assert zm.parse_destination("file:/backup/mdt0/") == {"kind": "file", "path": "/backup/mdt0"}
-    assert zm.parse_destination("ssh:bk01:tank/mdt0") == {"kind": "ssh", "host": "bk01", "dataset": "tank/mdt0"}
-    assert zm.parse_destination("ssh:root@[fd00::2]:tank/mdt0") == {
-        "kind": "ssh",
-        "host": "root@[fd00::2]",
-        "dataset": "tank/mdt0",
-    }
-
-
-def test_parse_zstream_dump_constructed():
-    # constructed: the SUMMARY lines zstream_dump.c (2.3) prints; no capture of zstream yet
-    whole = "BEGIN record\n\ttoname = p/m@a\nEND checksum = 1/2/3/4\nSUMMARY:\n"
-    whole += "\tTotal DRR_BEGIN records = 1 (0 bytes)\n\tTotal DRR_END records = 1 (0 bytes)\n"
-    assert zm.parse_zstream_dump(whole) == {"ok": True, "begin": 1, "end": 1, "problems": []}
-    truncated = whole.replace("DRR_END records = 1", "DRR_END records = 0")
-    assert zm.parse_zstream_dump(truncated)["problems"] == ["1 BEGIN and 0 END records: the stream is incomplete"]
-    bad = "Expected checksum differs from checksum in stream.\n" + whole
-    assert zm.parse_zstream_dump(bad)["ok"] is False
-
-
 # --------------------------------------------------------------------------
 # periodic jobs
 # --------------------------------------------------------------------------
@@ -1048,27 +977,6 @@ def test_backup_job_unit(env, tmp_path):
         zfsmirror.backup_job("mdt0", "mdtpool/mdt0", "file:/nonexistent")
 
 
-@pytest.mark.parametrize(
-    "interval, calendar, expected",
-    [
-        (15, None, "*-*-* *:00/15:00"),
-        ("5", None, "*-*-* *:00/5:00"),
-        (60, None, "*-*-* 00/1:00:00"),
-        (360, None, "*-*-* 00/6:00:00"),
-        (1440, None, "*-*-* 00/24:00:00"),
-        (None, "Mon,Thu 02:30", "Mon,Thu 02:30"),
-    ],
-)
-def test_calendar_spec(interval, calendar, expected):
-    assert zm.calendar_spec(interval, calendar) == expected
-
-
-@pytest.mark.parametrize("interval", [7, 0, 90, "soon", True, None])
-def test_calendar_spec_refuses(interval):
-    with pytest.raises(SaltInvocationError):
-        zm.calendar_spec(interval)
-
-
 def test_every_cli_function_has_a_cli_example(env):
     _, zfsmirror = env
     for name in zm.__all__:
@@ -1094,46 +1002,3 @@ def test_heal_knows_a_device_by_any_of_its_by_id_names(env):
     finally:
         for link in made:
             link.unlink()
-
-
-# --------------------------------------------------------------------------
-# restore: which files make a chain
-# --------------------------------------------------------------------------
-
-
-def test_backup_files_and_restore_chains():
-    names = [
-        "mdtpool+mdt0@mdtmirror-20261123T0000Z.full.zsend",
-        "mdtpool+mdt0@mdtmirror-20261124T0000Z.from-mdtmirror-20261123T0000Z.zsend",
-        "mdtpool+mdt0@mdtmirror-20261125T0000Z.from-mdtmirror-20261124T0000Z.zsend",
-        "mdtpool+mdt0@mdtmirror-20261126T0000Z.from-mdtmirror-20261125T0000Z.zsend.partial",  # not finished
-        "mdtpool+mdt0@mdtmirror-20261127T0000Z.from-mdtmirror-20261126T0000Z.zsend",  # its base never landed
-        "other@x.full.zsend",
-        "README",
-    ]
-    found = zm.parse_backup_files(names)
-    assert sorted(found) == ["mdtpool/mdt0", "other"]
-    streams = found["mdtpool/mdt0"]
-    assert streams["mdtmirror-20261124T0000Z"] == {"file": names[1], "base": "mdtmirror-20261123T0000Z"}
-    chain = zm.restore_chain(streams, "mdtmirror-20261125T0000Z")
-    assert [c["file"] for c in chain] == names[:3]
-    with pytest.raises(CommandExecutionError) as err:
-        zm.restore_chain(streams, "mdtmirror-20261127T0000Z")
-    assert str(err.value) == (
-        "cannot restore mdtmirror-20261127T0000Z: no backup file for the stream of mdtmirror-20261126T0000Z, "
-        f"which {names[4]} is based on"
-    )
-    with pytest.raises(CommandExecutionError, match="loop"):
-        zm.restore_chain({"a": {"file": "f1", "base": "b"}, "b": {"file": "f2", "base": "a"}}, "a")
-
-
-def test_unit_words_take_a_debian_version_path_and_refuse_what_systemd_would_reread():
-    """Seen on the real-kernel tier: OpenZFS built from Debian's zfs-dkms lives under a path with the
-    package version (2.3.2-2~bpo12+2); systemd reads '~' and '+' inside a word as they are. A blank
-    splits the word and '%' is a specifier: those are refused, never written."""
-    zfs = "/opt/zfs/2.3.2-2~bpo12+2+6.1.0-57-amd64/userland/sbin/zfs"
-    units = zm.render_units("u", "d", [[zfs, "snapshot", "p@s"]], "hourly", condition=[zfs, "list", "p"])
-    assert f"ExecStart={zfs} snapshot p@s" in units["service"].splitlines()
-    for word in ("/opt/my zfs/zfs", "/opt/%n/zfs"):
-        with pytest.raises(SaltInvocationError, match="cannot go into a unit file unquoted"):
-            zm.render_units("u", "d", [[word, "list"]], "hourly")

@@ -1,0 +1,86 @@
+"""zfs_host without Salt: its pure helpers (backup destinations, the timers' calendar, the unit files'
+words) and the ZfsHost object on a recording runner (real captures as the tools' replies)."""
+
+import pytest
+from salt.exceptions import SaltInvocationError
+
+from mdtmirror_lib import zfs_host
+from tests.unit.test_lib_zfs_parse import capture
+
+
+def test_parse_destination():
+    assert zfs_host.parse_destination("file:/backup/mdt0/") == {"kind": "file", "path": "/backup/mdt0"}
+    assert zfs_host.parse_destination("ssh:bk01:tank/mdt0") == {"kind": "ssh", "host": "bk01", "dataset": "tank/mdt0"}
+    assert zfs_host.parse_destination("ssh:root@[fd00::2]:tank/mdt0") == {
+        "kind": "ssh",
+        "host": "root@[fd00::2]",
+        "dataset": "tank/mdt0",
+    }
+
+
+@pytest.mark.parametrize(
+    "interval, calendar, expected",
+    [
+        (15, None, "*-*-* *:00/15:00"),
+        ("5", None, "*-*-* *:00/5:00"),
+        (60, None, "*-*-* 00/1:00:00"),
+        (360, None, "*-*-* 00/6:00:00"),
+        (1440, None, "*-*-* 00/24:00:00"),
+        (None, "Mon,Thu 02:30", "Mon,Thu 02:30"),
+    ],
+)
+def test_calendar_spec(interval, calendar, expected):
+    assert zfs_host.calendar_spec(interval, calendar) == expected
+
+
+@pytest.mark.parametrize("interval", [7, 0, 90, "soon", True, None])
+def test_calendar_spec_refuses(interval):
+    with pytest.raises(SaltInvocationError):
+        zfs_host.calendar_spec(interval)
+
+
+def test_unit_words_take_a_debian_version_path_and_refuse_what_systemd_would_reread():
+    """Seen on the real-kernel tier: OpenZFS built from Debian's zfs-dkms lives under a path with the
+    package version (2.3.2-2~bpo12+2); systemd reads '~' and '+' inside a word as they are. A blank
+    splits the word and '%' is a specifier: those are refused, never written."""
+    zfs = "/opt/zfs/2.3.2-2~bpo12+2+6.1.0-57-amd64/userland/sbin/zfs"
+    units = zfs_host.render_units("u", "d", [[zfs, "snapshot", "p@s"]], "hourly", condition=[zfs, "list", "p"])
+    assert f"ExecStart={zfs} snapshot p@s" in units["service"].splitlines()
+    for word in ("/opt/my zfs/zfs", "/opt/%n/zfs"):
+        with pytest.raises(SaltInvocationError, match="cannot go into a unit file unquoted"):
+            zfs_host.render_units("u", "d", [[word, "list"]], "hourly")
+
+
+def host_with(replies, config=None):
+    """A ZfsHost over a recording runner: ``replies`` maps an argument list's first words to a capture."""
+    calls = []
+
+    def run_all(cmd, python_shell=True, ignore_retcode=False):
+        calls.append((list(cmd), python_shell, ignore_retcode))
+        for words, rel in replies.items():
+            if tuple(cmd[: len(words)]) == words:
+                _, out, status = capture(rel)
+                return {"retcode": status, "stdout": out if status == 0 else "", "stderr": "" if status == 0 else out}
+        raise AssertionError(f"unexpected command {cmd}")
+
+    def get(key, default=None):
+        return (config or {}).get(key, default)
+
+    return zfs_host.ZfsHost(run_all, get, {}), calls
+
+
+def test_the_host_object_runs_argument_lists_from_the_configured_binaries():
+    host, calls = host_with({("/sbin/zpool", "list"): "zfs/zpool_list_Hp.txt"}, {"mdtmirror:bin:zpool": "/sbin/zpool"})
+    pools = host.list_pools()
+    assert sorted(pools) == ["mdtpool"] and pools["mdtpool"]["health"] == "ONLINE"
+    assert calls == [(["/sbin/zpool", "list", "-H", "-p", "-o", "name,size,alloc,free,health,guid"], False, True)]
+
+
+def test_the_host_object_asks_zpool_version_once_per_context():
+    host, calls = host_with(
+        {("zpool", "version"): "zfs/version.txt", ("zpool", "status"): "zfs-json/zpool_status_j.json"}
+    )
+    for _ in range(2):
+        assert host.status("mdtpool")["state"] == "ONLINE"
+    assert [c[0][:2] for c in calls] == [["zpool", "version"], ["zpool", "status"], ["zpool", "status"]]
+    assert calls[1][0] == ["zpool", "status", "-j", "--json-int", "-P", "mdtpool"]
