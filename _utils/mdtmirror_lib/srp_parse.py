@@ -2,14 +2,22 @@
 ib_srp's language, pure: the ``add_target`` line (:py:func:`parse_login_spec`
 checks and normalises a target the way ib_srp.c's srp_parse_options does,
 :py:func:`format_target` writes it back), srp_daemon's ``-o`` output
-(:py:func:`parse_srp_daemon`), and a login as the SCSI host's and remote port's
-sysfs attributes tell it (:py:func:`parse_login_attrs`). No I/O.
+(:py:func:`parse_srp_daemon`), a login as the SCSI host's and remote port's
+sysfs attributes tell it (:py:func:`parse_login_attrs`), and the files that
+persist ib_srp's setup: the module options of ``/etc/modprobe.d/ib_srp.conf``
+(:py:func:`check_module_options`, :py:func:`modprobe_conf_text`),
+``/etc/srp_daemon.conf`` (:py:func:`render_srp_daemon_conf`) and
+``/etc/rdma/rdma.conf`` (:py:func:`rdma_conf_text`). No I/O.
 """
 
 import ipaddress
 import re
 
 from salt.exceptions import CommandExecutionError, SaltInvocationError
+
+from mdtmirror_lib import modprobe
+
+MODULE = "ib_srp"
 
 _HOST_RE = re.compile(r"^host(\d+)$")
 
@@ -369,3 +377,202 @@ def parse_login_attrs(host_attrs, rport_attrs=None, host=None, remote_port=None)
         target.update(dgid=orig_dgid or dgid, pkey=entry["pkey"], service_id=entry["service_id"])
     entry["target"] = target
     return entry
+
+
+# --------------------------------------------------------------------------
+# the persisted setup: modprobe.d, srp_daemon.conf, rdma.conf
+# --------------------------------------------------------------------------
+
+HEADER = "# Written by mdtmirror (salt srp.{fun}); local changes are overwritten."
+
+# srp_daemon.conf: the identity keys a rule may match on and the options an
+# allow rule may carry (parse_main_option/parse_other_option in rdma-core's
+# srp_daemon.c); anything else makes srp_daemon refuse the whole file.
+RULE_MATCH_KEYS = ("id_ext", "ioc_guid", "dgid", "service_id", "pkey")
+RULE_OPTIONS = (
+    "allow_ext_sg",
+    "ch_count",
+    "cmd_sg_entries",
+    "comp_vector",
+    "max_cmd_per_lun",
+    "max_sect",
+    "queue_size",
+    "sg_tablesize",
+    "tl_retry_count",
+)
+
+# ib_srp module parameters (module_param*() in ib_srp.c).
+TMO_PARAMS = ("reconnect_delay", "fast_io_fail_tmo", "dev_loss_tmo")
+TMO_DEFAULTS = {"reconnect_delay": 10, "fast_io_fail_tmo": 15, "dev_loss_tmo": 600}
+SCSI_DEVICE_BLOCK_MAX_TIMEOUT = 600
+MODULE_PARAMS = {
+    "cmd_sg_entries": ("int", 1, 255),
+    "indirect_sg_entries": ("int", 0, 2048),
+    "allow_ext_sg": ("bool", None, None),
+    "topspin_workarounds": ("int", 0, None),
+    "register_always": ("bool", None, None),
+    "never_register": ("bool", None, None),
+    "reconnect_delay": ("tmo", None, None),
+    "fast_io_fail_tmo": ("tmo", None, None),
+    "dev_loss_tmo": ("tmo", None, None),
+    "use_imm_data": ("bool", None, None),
+    "max_imm_data": ("int", 0, None),
+    "ch_count": ("int", 0, None),
+}
+
+
+def parse_modprobe_conf(text):
+    """Return the ib_srp options of a modprobe.d file: ``{name: value}`` (later lines win)."""
+    return modprobe.options(text, MODULE)
+
+
+def check_module_options(options):
+    """Validate ib_srp module options; return ``{name: text}`` sorted by name."""
+    if not isinstance(options, dict):
+        raise SaltInvocationError(f"invalid ib_srp options {options!r}: give a dict")
+    out = {}
+    for key, value in options.items():
+        if key == "srp_sg_tablesize":
+            raise SaltInvocationError("ib_srp option srp_sg_tablesize is the deprecated name of cmd_sg_entries")
+        if key not in MODULE_PARAMS:
+            raise SaltInvocationError(f"unknown ib_srp module option {key!r}: known are {', '.join(MODULE_PARAMS)}")
+        kind, low, high = MODULE_PARAMS[key]
+        text = str(int(value) if isinstance(value, bool) and kind != "bool" else value).strip()
+        if kind == "bool":
+            lowered = text.lower()
+            if value is True or lowered in ("1", "y", "yes", "true", "on"):
+                text = "Y"
+            elif value is False or lowered in ("0", "n", "no", "false", "off"):
+                text = "N"
+            else:
+                raise SaltInvocationError(f"invalid ib_srp option {key}={value!r}: expected a boolean")
+        elif kind == "tmo":
+            if text.lower() == "off":
+                text = "off"
+            elif not re.fullmatch(r"-?\d+", text):
+                raise SaltInvocationError(f"invalid ib_srp option {key}={value!r}: seconds or 'off'")
+            elif int(text) < 0:
+                text = "off"  # the kernel stores "off" as -1
+        else:
+            if not re.fullmatch(r"\d+", text) or int(text) < low or (high is not None and int(text) > high):
+                span = f"{low}..{high}" if high is not None else f">= {low}"
+                raise SaltInvocationError(f"invalid ib_srp option {key}={value!r}: expected a number {span}")
+            text = str(int(text))
+        out[key] = text
+    check_tmo(out)
+    return dict(sorted(out.items()))
+
+
+def check_tmo(options):
+    """srp_tmo_valid() of scsi_transport_srp.c on the timers as they will be at load time."""
+    values = {}
+    for key in TMO_PARAMS:
+        text = options.get(key)
+        values[key] = TMO_DEFAULTS[key] if text is None else (-1 if text == "off" else int(text))
+    delay, fast, loss = (values[k] for k in TMO_PARAMS)
+    shown = ", ".join(f"{k}={options.get(k, TMO_DEFAULTS[k])}" for k in TMO_PARAMS)
+    if delay < 0 and fast < 0 and loss < 0:
+        problem = "all three timers are off"
+    elif delay == 0:
+        problem = "reconnect_delay 0 is not allowed (use off)"
+    elif fast > SCSI_DEVICE_BLOCK_MAX_TIMEOUT:
+        problem = f"fast_io_fail_tmo exceeds {SCSI_DEVICE_BLOCK_MAX_TIMEOUT}"
+    elif fast < 0 and loss > SCSI_DEVICE_BLOCK_MAX_TIMEOUT:
+        problem = f"with fast_io_fail_tmo off, dev_loss_tmo must be at most {SCSI_DEVICE_BLOCK_MAX_TIMEOUT}"
+    elif fast >= 0 and loss >= 0 and fast >= loss:
+        problem = "fast_io_fail_tmo must be smaller than dev_loss_tmo"
+    else:
+        return
+    raise SaltInvocationError(f"invalid ib_srp timers ({shown}): {problem} (the kernel would refuse them)")
+
+
+def modprobe_conf_text(current, wanted):
+    """
+    The modprobe.d file ``current`` (its text, None if it does not exist) with
+    ``wanted`` (checked options, :py:func:`check_module_options`) as its one
+    ``options ib_srp ...`` line in place of any other, the rest kept; None if
+    that changes no line.
+    """
+    lines = (current or "").splitlines()
+    new_line = f"options {MODULE} " + " ".join(f"{k}={v}" for k, v in wanted.items()) if wanted else None
+    out, placed = [], False
+    for group in modprobe.logical_lines(current):
+        if modprobe.is_options_of(group, MODULE):
+            if new_line and not placed:
+                out.append(new_line)
+            placed = True
+        else:
+            out.extend(group)
+    if new_line and not placed:
+        if current is None:
+            out.append(HEADER.format(fun="persist_module_options"))
+        out.append(new_line)
+    if out == lines:
+        return None
+    return "\n".join(out) + "\n"
+
+
+def render_srp_daemon_conf(targets):
+    """
+    Render an ``/etc/srp_daemon.conf`` that lets srp_daemon log in to exactly
+    ``targets`` (add_target lines or dicts) and nothing else: one ``a`` rule
+    per target, matching its id_ext, ioc_guid and (IB/CM) dgid, service_id,
+    pkey, carrying the options srp_daemon passes on (``max_sect``,
+    ``queue_size``...), then ``d`` (deny the rest). RDMA/CM targets have no
+    IB address: their rule matches id_ext and ioc_guid only (srp_daemon only
+    discovers over InfiniBand anyway).
+    """
+    if isinstance(targets, (str, dict)):
+        targets = [targets]
+    rules = []
+    for target in targets or []:
+        spec = parse_login_spec(target)
+        match = [f"{k}={spec[k]}" for k in RULE_MATCH_KEYS if k in spec]
+        opts = []
+        for key, value in spec.items():
+            if key in RULE_MATCH_KEYS or key in ("dest", "src"):
+                continue
+            if key not in RULE_OPTIONS:
+                raise SaltInvocationError(
+                    f"{describe(spec)}: srp_daemon.conf rules cannot carry {key!r} (srp_daemon takes "
+                    f"{', '.join(RULE_OPTIONS)} and refuses the whole file otherwise)"
+                )
+            opts.append(f"{key}={value}")
+        # srp_daemon keeps an allow rule's options in 128 bytes (",k=v" each)
+        # and reads lines into a 255-byte buffer.
+        if sum(len(o) + 1 for o in opts) >= 128:
+            raise SaltInvocationError(f"{describe(spec)}: too many options for one srp_daemon.conf rule")
+        rule = "a " + ",".join(match + opts)
+        if len(rule) >= 254:
+            raise SaltInvocationError(f"{describe(spec)}: srp_daemon.conf rule longer than srp_daemon reads")
+        if rule not in rules:
+            rules.append(rule)
+    # Comments must start in column 0 and no line may be blank-but-not-empty:
+    # srp_daemon's parser takes any other line as a rule.
+    header = [
+        HEADER.format(fun="persist_daemon_conf"),
+        "# srp_daemon logs in to these target ports only; the last rule denies the rest.",
+    ]
+    return "\n".join(header + rules + ["d"]) + "\n"
+
+
+def rdma_conf_text(current):
+    """
+    ``/etc/rdma/rdma.conf`` (its text) with ``SRP_LOAD=yes`` in place of any
+    ``SRP_LOAD=`` line (the first; the others dropped), or added at the end;
+    None if that changes no line.
+    """
+    lines = current.splitlines()
+    out, placed = [], False
+    for line in lines:
+        if re.match(r"^\s*SRP_LOAD\s*=", line):
+            if not placed:
+                out.append("SRP_LOAD=yes")
+            placed = True
+        else:
+            out.append(line)
+    if not placed:
+        out.append("SRP_LOAD=yes")
+    if out == lines:
+        return None
+    return "\n".join(out) + "\n"

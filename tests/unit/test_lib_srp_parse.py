@@ -1,14 +1,12 @@
-"""Pure functions of the srp module, on real ib_srp texts (captures) and documented formats."""
+"""The library's ib_srp language (mdtmirror_lib.srp_parse), on real ib_srp texts (captures) and documented formats."""
 
 import re
 
 import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+from mdtmirror_lib import srp_parse as sp
 from tests.captures import captures_dir, scst_capture
-from tests.loadermods import load
-
-srp = load("_modules", "srp")
 
 
 def srp_capture(name):
@@ -51,8 +49,8 @@ def test_captured_add_target_lines_round_trip_exactly():
         "id_ext=005400fffe123456,ioc_guid=005400fffe123456,dest=10.0.2.15:5555",
     ]
     for line in lines:
-        assert srp.format_target(srp.parse_login_spec(line)) == line
-    assert srp.parse_login_spec(lines[1]) == {
+        assert sp.format_target(sp.parse_login_spec(line)) == line
+    assert sp.parse_login_spec(lines[1]) == {
         "id_ext": "005400fffe123456",
         "ioc_guid": "005400fffe123456",
         "dest": "10.0.2.15:5555",
@@ -65,7 +63,7 @@ def test_scst_login_info_reads_as_ib_cm_target():
     # the login that worked used the same value as id_ext.
     info = scst_capture("login.txt").read_text().splitlines()[1]
     assert info.startswith("tid_ext=")
-    spec = srp.parse_login_spec(info)
+    spec = sp.parse_login_spec(info)
     assert spec == {
         "id_ext": "005400fffe123456",
         "ioc_guid": "005400fffe123456",
@@ -73,7 +71,7 @@ def test_scst_login_info_reads_as_ib_cm_target():
         "pkey": "ffff",
         "service_id": "005400fffe123456",
     }
-    assert srp.format_target(info) == (
+    assert sp.format_target(info) == (
         "id_ext=005400fffe123456,ioc_guid=005400fffe123456,dgid=fe80000000000000505400fffe123456,"
         "pkey=ffff,service_id=005400fffe123456"
     )
@@ -83,8 +81,8 @@ def test_gid_in_sysfs_form_normalises_to_add_target_form():
     # The SCSI host's sgid (sysfs %pI6 form) is the target port's GID that
     # login_info prints as dgid (32 hex digits): the same GID.
     host = dump_blocks(scst_capture("login.txt").read_text())["/sys/class/scsi_host/host2"]
-    info = srp.parse_login_spec(scst_capture("login.txt").read_text().splitlines()[1])
-    spec = srp.parse_login_spec(dict(info, dgid=host["sgid"]))
+    info = sp.parse_login_spec(scst_capture("login.txt").read_text().splitlines()[1])
+    spec = sp.parse_login_spec(dict(info, dgid=host["sgid"]))
     assert host["sgid"] == "fe80:0000:0000:0000:5054:00ff:fe12:3456"
     assert spec["dgid"] == info["dgid"]
 
@@ -92,14 +90,14 @@ def test_gid_in_sysfs_form_normalises_to_add_target_form():
 def test_hex_values_are_normalised_and_ids_from_sysfs_accepted():
     host = dump_blocks(scst_capture("login.txt").read_text())["/sys/class/scsi_host/host2"]
     assert host["id_ext"] == "0x005400fffe123456"  # what sysfs prints
-    spec = srp.parse_login_spec(
+    spec = sp.parse_login_spec(
         {"id_ext": host["id_ext"], "ioc_guid": host["ioc_guid"].upper(), "dest": "10.0.2.15:5555"}
     )
     assert spec["id_ext"] == spec["ioc_guid"] == "005400fffe123456"
-    assert srp.parse_login_spec("id_ext=5400,ioc_guid=1,dest=10.0.2.15:5555")["id_ext"] == "0000000000005400"
+    assert sp.parse_login_spec("id_ext=5400,ioc_guid=1,dest=10.0.2.15:5555")["id_ext"] == "0000000000005400"
     with pytest.raises(SaltInvocationError, match="at most 16 digits"):
-        srp.parse_login_spec("id_ext=10005400fffe123456,ioc_guid=1,dest=10.0.2.15:5555")
-    ib = srp.parse_login_spec(
+        sp.parse_login_spec("id_ext=10005400fffe123456,ioc_guid=1,dest=10.0.2.15:5555")
+    ib = sp.parse_login_spec(
         "id_ext=20030003BA27CC7A,ioc_guid=0005ad00000013e7,dgid=FE800000000000000005AD00000013E9,"
         "pkey=0xFFFF,service_id=66"
     )
@@ -116,9 +114,9 @@ def test_unknown_key_from_the_real_bad_login_is_refused_by_name():
     assert bad == "bogus_key=1"
     line = "id_ext=005400fffe123456,ioc_guid=005400fffe123456,dest=10.0.2.15:5555," + bad
     with pytest.raises(SaltInvocationError, match="unknown SRP login option 'bogus_key'"):
-        srp.parse_login_spec(line)
+        sp.parse_login_spec(line)
     with pytest.raises(SaltInvocationError, match="'bogus_key'"):
-        srp.format_target({"id_ext": "1", "ioc_guid": "1", "dest": "10.0.2.15:5555", "bogus_key": 1})
+        sp.format_target({"id_ext": "1", "ioc_guid": "1", "dest": "10.0.2.15:5555", "bogus_key": 1})
 
 
 @pytest.mark.parametrize(
@@ -139,34 +137,34 @@ def test_unknown_key_from_the_real_bad_login_is_refused_by_name():
 def test_values_are_checked_like_the_kernel(extra, message):
     base = {"id_ext": "005400fffe123456", "ioc_guid": "005400fffe123456", "dest": "10.0.2.15:5555"}
     with pytest.raises(SaltInvocationError, match=message):
-        srp.parse_login_spec(dict(base, **extra))
+        sp.parse_login_spec(dict(base, **extra))
 
 
 def test_address_kinds_and_missing_keys():
     with pytest.raises(SaltInvocationError, match="lacks dgid, service_id"):
-        srp.parse_login_spec("id_ext=1,ioc_guid=2,pkey=ffff")
+        sp.parse_login_spec("id_ext=1,ioc_guid=2,pkey=ffff")
     with pytest.raises(SaltInvocationError, match="src only goes with dest"):
-        srp.parse_login_spec({"id_ext": "1", "ioc_guid": "2", "src": "10.0.2.15"})
+        sp.parse_login_spec({"id_ext": "1", "ioc_guid": "2", "src": "10.0.2.15"})
     with pytest.raises(SaltInvocationError, match="lacks ioc_guid"):
-        srp.parse_login_spec({"id_ext": "1", "dest": "10.0.2.15:5555"})
+        sp.parse_login_spec({"id_ext": "1", "dest": "10.0.2.15:5555"})
     with pytest.raises(SaltInvocationError, match="src only goes with dest"):
-        srp.parse_login_spec(
+        sp.parse_login_spec(
             "id_ext=1,ioc_guid=2,dgid=fe800000000000000005ad00000013e9,pkey=ffff,service_id=1,src=1.2.3.4"
         )
     # YAML would have turned 005400123456 into a number: hex must come as text.
     with pytest.raises(SaltInvocationError, match="as strings"):
-        srp.parse_login_spec({"id_ext": 5400123456, "ioc_guid": "1", "dest": "10.0.2.15:5555"})
-    v6 = srp.parse_login_spec("id_ext=1,ioc_guid=1,dest=[fe80::5054:ff:fe12:3456%2]:5555,src=[fe80::1%2]")
+        sp.parse_login_spec({"id_ext": 5400123456, "ioc_guid": "1", "dest": "10.0.2.15:5555"})
+    v6 = sp.parse_login_spec("id_ext=1,ioc_guid=1,dest=[fe80::5054:ff:fe12:3456%2]:5555,src=[fe80::1%2]")
     assert v6["dest"] == "[fe80::5054:ff:fe12:3456%2]:5555"
     assert list(v6) == ["id_ext", "ioc_guid", "src", "dest"]
 
 
 def test_options_merge_and_salt_pub_kwargs_are_ignored():
     line = "id_ext=005400fffe123456,ioc_guid=005400fffe123456,dest=10.0.2.15:5555"
-    spec = srp.parse_login_spec(line, ch_count=1, allow_ext_sg=True, __pub_fun="srp.login")
-    assert srp.format_target(spec) == line + ",allow_ext_sg=1,ch_count=1"
+    spec = sp.parse_login_spec(line, ch_count=1, allow_ext_sg=True, __pub_fun="srp.login")
+    assert sp.format_target(spec) == line + ",allow_ext_sg=1,ch_count=1"
     with pytest.raises(SaltInvocationError, match="given twice"):
-        srp.parse_login_spec(line + ",ch_count=2", ch_count=1)
+        sp.parse_login_spec(line + ",ch_count=2", ch_count=1)
 
 
 # ---------------------------------------------------------------- srp_daemon output
@@ -185,7 +183,7 @@ id_ext=20030003BA27CF53,ioc_guid=0005ad00000013e7,dgid=fe800000000000000005ad000
 
 def test_parse_srp_daemon_documented_example():
     text = "\n" + DOCUMENTED_SRP_DAEMON_OUTPUT.replace("\n", "\n\n") + "   \n"
-    targets = srp.parse_srp_daemon(text)
+    targets = sp.parse_srp_daemon(text)
     assert targets == [
         {
             "id_ext": "20030003ba27cc7a",
@@ -204,17 +202,17 @@ def test_parse_srp_daemon_documented_example():
     ]
     # Each is a valid login as printed.
     for target, line in zip(targets, DOCUMENTED_SRP_DAEMON_OUTPUT.splitlines()):
-        assert srp.format_target(target) == line.replace(target["id_ext"].upper(), target["id_ext"])
+        assert sp.format_target(target) == line.replace(target["id_ext"].upper(), target["id_ext"])
 
 
 def test_parse_srp_daemon_keeps_extra_keys():
     line = DOCUMENTED_SRP_DAEMON_OUTPUT.splitlines()[0] + ",io_class=ff00,max_it_iu_size=8260,future_key=X"
-    (target,) = srp.parse_srp_daemon(line)
+    (target,) = sp.parse_srp_daemon(line)
     assert target["io_class"] == "ff00"
     assert target["max_it_iu_size"] == "8260"
     assert target["future_key"] == "X"
     with pytest.raises(CommandExecutionError, match="cannot parse srp_daemon output line 'garbage'"):
-        srp.parse_srp_daemon("garbage\n")
+        sp.parse_srp_daemon("garbage\n")
 
 
 # ---------------------------------------------------------------- login attributes
@@ -225,7 +223,7 @@ def test_parse_login_attrs_real_rdma_cm_login():
     host = blocks["/sys/class/scsi_host/host2"]
     rport = blocks["/sys/class/srp_remote_ports/port-2:1"]
     assert host["dgid"].startswith("cat: ")  # RDMA/CM: ENOENT
-    entry = srp.parse_login_attrs(host, rport, host="host2", remote_port="port-2:1")
+    entry = sp.parse_login_attrs(host, rport, host="host2", remote_port="port-2:1")
     assert entry["transport"] == "rdma_cm"
     assert (entry["id_ext"], entry["ioc_guid"]) == ("005400fffe123456", "005400fffe123456")
     assert entry["dgid"] is entry["orig_dgid"] is entry["pkey"] is entry["service_id"] is None
@@ -247,11 +245,11 @@ def test_parse_login_attrs_real_lio_remote_port():
     blocks = dump_blocks(srp_capture("srp_remote_ports.txt").read_text())
     rport = blocks["/sys/class/srp_remote_ports/port-2:1"]
     assert rport["delete"].startswith("cat: ")  # write-only
-    entry = srp.parse_login_attrs({"id_ext": "0x505400fffe123456", "ioc_guid": "0x505400fffe123456"}, rport)
+    entry = sp.parse_login_attrs({"id_ext": "0x505400fffe123456", "ioc_guid": "0x505400fffe123456"}, rport)
     assert entry["roles"] == "SRP Target"
     assert entry["failed_reconnects"] == 0
     assert entry["port_id"].replace(":", "") == entry["id_ext"] + entry["ioc_guid"]
-    off = srp.parse_login_attrs({}, {"fast_io_fail_tmo": "off\n", "dev_loss_tmo": "30\n"})
+    off = sp.parse_login_attrs({}, {"fast_io_fail_tmo": "off\n", "dev_loss_tmo": "30\n"})
     assert (off["fast_io_fail_tmo"], off["dev_loss_tmo"]) == ("off", 30)
 
 
@@ -264,7 +262,7 @@ def test_parse_login_attrs_ib_cm_uses_orig_dgid():
         "pkey": "0xffff",
         "service_id": "0x0002c90300b77f40",
     }
-    entry = srp.parse_login_attrs(attrs)
+    entry = sp.parse_login_attrs(attrs)
     assert entry["transport"] == "ib_cm"
     assert entry["target"] == {
         "id_ext": "0002c90300b77f40",
@@ -318,8 +316,8 @@ def srp_daemon_rules(text):
 
 
 def test_render_srp_daemon_conf_allows_exactly_the_targets():
-    first, second = srp.parse_srp_daemon(DOCUMENTED_SRP_DAEMON_OUTPUT)
-    text = srp.render_srp_daemon_conf([dict(first, max_sect=8192), second, srp.format_target(second)])
+    first, second = sp.parse_srp_daemon(DOCUMENTED_SRP_DAEMON_OUTPUT)
+    text = sp.render_srp_daemon_conf([dict(first, max_sect=8192), second, sp.format_target(second)])
     rules = srp_daemon_rules(text)
     assert rules == [
         dict({"allow": True}, **first, max_sect="8192"),
@@ -327,18 +325,18 @@ def test_render_srp_daemon_conf_allows_exactly_the_targets():
         {"allow": False},
     ]
     assert text.splitlines()[-1] == "d"
-    assert srp.render_srp_daemon_conf([]).splitlines()[-1] == "d"
+    assert sp.render_srp_daemon_conf([]).splitlines()[-1] == "d"
     # An RDMA/CM target: matched by its identity only.
-    rdma = srp.render_srp_daemon_conf("id_ext=005400fffe123456,ioc_guid=005400fffe123456,dest=10.0.2.15:5555")
+    rdma = sp.render_srp_daemon_conf("id_ext=005400fffe123456,ioc_guid=005400fffe123456,dest=10.0.2.15:5555")
     assert srp_daemon_rules(rdma)[0] == {"allow": True, "id_ext": "005400fffe123456", "ioc_guid": "005400fffe123456"}
 
 
 def test_render_srp_daemon_conf_refuses_options_srp_daemon_rejects():
-    first = srp.parse_srp_daemon(DOCUMENTED_SRP_DAEMON_OUTPUT)[0]
+    first = sp.parse_srp_daemon(DOCUMENTED_SRP_DAEMON_OUTPUT)[0]
     with pytest.raises(SaltInvocationError, match="cannot carry 'io_class'"):
-        srp.render_srp_daemon_conf([dict(first, io_class="ff00")])
+        sp.render_srp_daemon_conf([dict(first, io_class="ff00")])
     with pytest.raises(SaltInvocationError, match="unknown SRP login option 'bogus'"):
-        srp.render_srp_daemon_conf([dict(first, bogus="1")])
+        sp.render_srp_daemon_conf([dict(first, bogus="1")])
 
 
 # ---------------------------------------------------------------- modprobe.d
@@ -352,5 +350,57 @@ def test_parse_modprobe_conf():
         "   fast_io_fail_tmo=5\n"
         "options ib-srp ch_count=2 # trailing comment\n"
     )
-    assert srp.parse_modprobe_conf(text) == {"dev_loss_tmo": "60", "fast_io_fail_tmo": "5", "ch_count": "2"}
-    assert srp.parse_modprobe_conf("") == {}
+    assert sp.parse_modprobe_conf(text) == {"dev_loss_tmo": "60", "fast_io_fail_tmo": "5", "ch_count": "2"}
+    assert sp.parse_modprobe_conf("") == {}
+
+
+def test_check_module_options_normalises_like_modprobe_takes_them():
+    assert sp.check_module_options(
+        {"dev_loss_tmo": -1, "fast_io_fail_tmo": "5", "reconnect_delay": 3, "allow_ext_sg": True, "ch_count": "02"}
+    ) == {"allow_ext_sg": "Y", "ch_count": "2", "dev_loss_tmo": "off", "fast_io_fail_tmo": "5", "reconnect_delay": "3"}
+    assert sp.check_module_options({}) == {}
+    with pytest.raises(SaltInvocationError, match="deprecated name of cmd_sg_entries"):
+        sp.check_module_options({"srp_sg_tablesize": 12})
+    with pytest.raises(SaltInvocationError, match="unknown ib_srp module option 'bogus'"):
+        sp.check_module_options({"bogus": 1})
+    with pytest.raises(SaltInvocationError, match="give a dict"):
+        sp.check_module_options("dev_loss_tmo=30")
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"reconnect_delay": "off", "fast_io_fail_tmo": "off", "dev_loss_tmo": "off"}, "all three timers are off"),
+        ({"reconnect_delay": 0}, "reconnect_delay 0 is not allowed"),
+        ({"fast_io_fail_tmo": 601, "dev_loss_tmo": 700}, "fast_io_fail_tmo exceeds 600"),
+        ({"fast_io_fail_tmo": "off", "dev_loss_tmo": 601}, "dev_loss_tmo must be at most 600"),
+        ({"fast_io_fail_tmo": 30, "dev_loss_tmo": 30}, "must be smaller than dev_loss_tmo"),
+    ],
+)
+def test_check_tmo_is_srp_tmo_valid(options, message):
+    with pytest.raises(SaltInvocationError, match=message):
+        sp.check_module_options(options)
+
+
+def test_modprobe_conf_text_replaces_the_ib_srp_line_only():
+    wanted = sp.check_module_options({"dev_loss_tmo": 30, "fast_io_fail_tmo": 5})
+    new = sp.modprobe_conf_text(None, wanted)
+    assert (
+        new == sp.HEADER.format(fun="persist_module_options") + "\noptions ib_srp dev_loss_tmo=30 fast_io_fail_tmo=5\n"
+    )
+    assert sp.modprobe_conf_text(new, wanted) is None
+    current = (
+        "# mine\noptions ib_srpt x=1\noptions ib_srp dev_loss_tmo=60 \\\n  ch_count=2\noptions ib-srp ch_count=1\n"
+    )
+    assert sp.modprobe_conf_text(current, wanted) == (
+        "# mine\noptions ib_srpt x=1\noptions ib_srp dev_loss_tmo=30 fast_io_fail_tmo=5\n"
+    )
+    assert sp.modprobe_conf_text(current, {}) == "# mine\noptions ib_srpt x=1\n"
+    assert sp.modprobe_conf_text(None, {}) is None
+
+
+def test_rdma_conf_text_sets_srp_load():
+    assert sp.rdma_conf_text("ISER_LOAD=yes\nSRP_LOAD=no\n SRP_LOAD = no\n") == "ISER_LOAD=yes\nSRP_LOAD=yes\n"
+    assert sp.rdma_conf_text("ISER_LOAD=yes\n") == "ISER_LOAD=yes\nSRP_LOAD=yes\n"
+    assert sp.rdma_conf_text("ISER_LOAD=yes\nSRP_LOAD=yes\n") is None
+    assert sp.rdma_conf_text("SRP_LOAD=yes") is None  # no line changes: a missing final newline is left alone
