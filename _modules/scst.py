@@ -23,63 +23,29 @@ Configuration (minion config or pillar, read with ``config.get``):
     like scstadmin.
 """
 
-# The public face: each function checks its arguments (mdtmirror_lib.scst_rules) and hands the work
-# to the object model of the tree (mdtmirror_lib.scst_tree: one class per SCST object, one write path).
+# The public face: each function checks its arguments (mdtmirror_lib.scst_rules) and hands the work to
+# the object model of the tree (mdtmirror_lib.scst_tree: one class per SCST object, one write path) or,
+# for kernel modules and scst.conf, to mdtmirror_lib.scst_host.
 
 import os
-import re
-
-from salt.exceptions import CommandExecutionError
 
 import mdtmirror_lib
 
 mdtmirror_lib = mdtmirror_lib.current()  # the copy on disk now (after a saltutil.sync_all upgrade)
-from mdtmirror_lib import hostio, modprobe, scst_parse, scst_rules, scst_tree  # noqa: E402  (after current())
+from mdtmirror_lib import hostio, modprobe, scst_host, scst_parse, scst_rules, scst_tree  # noqa: E402  (after current())
 from mdtmirror_lib.scst_parse import parse_default_scst  # noqa: E402
 
 __virtualname__ = "scst"
 
 # What Salt exposes as scst.* (pure parsers and renderers live in mdtmirror_lib, out of the CLI).
 __all__ = [
-    "is_loaded",
-    "version",
-    "list_handlers",
-    "list_devices",
-    "device_exists",
-    "list_drivers",
-    "list_targets",
-    "list_groups",
-    "local_ports",
-    "local_targets",
-    "port_target",
-    "validate_device",
-    "validate_name",
-    "validate_initiator",
-    "validate_lun",
-    "initiator_by_id",
-    "open_dev",
-    "close_dev",
-    "set_dev_attr",
-    "add_group",
-    "del_group",
-    "add_init",
-    "del_init",
-    "add_lun",
-    "del_lun",
-    "enable_target",
-    "disable_target",
-    "set_tgt_attr",
-    "set_drv_attr",
-    "running_config",
-    "render_config",
-    "write_config",
-    "modules_loaded",
-    "module_parameters",
-    "persisted_options",
-    "legacy_options",
-    "persist_options",
-    "load",
-]
+    "is_loaded", "version", "list_handlers", "list_devices", "device_exists", "list_drivers", "list_targets",
+    "list_groups", "local_ports", "local_targets", "port_target", "validate_device", "validate_name",
+    "validate_initiator", "validate_lun", "initiator_by_id", "open_dev", "close_dev", "set_dev_attr", "add_group",
+    "del_group", "add_init", "del_init", "add_lun", "del_lun", "enable_target", "disable_target", "set_tgt_attr",
+    "set_drv_attr", "running_config", "render_config", "write_config", "modules_loaded", "module_parameters",
+    "persisted_options", "legacy_options", "persist_options", "load",
+]  # fmt: skip
 
 
 _DEFAULT_PATHS = {
@@ -673,13 +639,7 @@ def write_config(path=None, test=False):
     if test and not is_loaded():
         # Nothing to render yet; a real run after loading SCST will write it.
         return {"path": path, "changed": True, "existed": os.path.exists(path), "text": None, "current": None}
-    text = render_config(running_config())
-    current = hostio.read_text(path)
-    changed = current != text
-    existed = current is not None
-    if changed and not test:
-        hostio.write_text(path, text)
-    return {"path": path, "changed": changed, "existed": existed, "text": text, "current": current}
+    return scst_host.write_config(path, render_config(running_config()), test)
 
 
 # --------------------------------------------------------------------------
@@ -697,10 +657,7 @@ def modules_loaded(modules=TARGET_MODULES):
 
         salt '*' scst.modules_loaded
     """
-    if isinstance(modules, str):
-        modules = [m.strip() for m in modules.split(",") if m.strip()]
-    base = _path("sys_module")
-    return {mod: os.path.isdir(os.path.join(base, mod)) for mod in modules}
+    return scst_host.modules_loaded(_path("sys_module"), modules)
 
 
 def module_parameters(module):
@@ -714,19 +671,7 @@ def module_parameters(module):
 
         salt '*' scst.module_parameters ib_srpt
     """
-    scst_rules.check_name("module", module)
-    base = os.path.join(_path("sys_module"), module)
-    if not os.path.isdir(base):
-        return None
-    params = {}
-    pdir = os.path.join(base, "parameters")
-    for name in hostio.listdir(pdir):
-        try:
-            params[name] = scst_tree.read_raw(os.path.join(pdir, name), 0)
-        except OSError:
-            continue
-        params[name] = params[name].strip()
-    return params
+    return scst_host.module_parameters(_path("sys_module"), module)
 
 
 def _modprobe_conf(module):
@@ -777,26 +722,7 @@ def persist_options(module, options, test=False):
 
         salt '*' scst.persist_options ib_srpt '{rdma_cm_port: 5555}'
     """
-    scst_rules.check_name("module", module)
-    parts = scst_rules.format_options(options)
-    path = _modprobe_conf(module)
-    wanted = f"# Written by mdtmirror (scst.persist_options): {module}'s options at load time.\n"
-    wanted += f"options {module} {' '.join(parts)}\n" if parts else ""
-    changed = hostio.read_text(path) != wanted
-    default = _path("scst_default")
-    legacy = hostio.read_text(default)
-    var = re.compile(rf"^\s*{re.escape(module)}_parameters=")
-    kept = None if legacy is None else [line for line in legacy.splitlines() if not var.match(line)]
-    migrate = legacy is not None and kept != legacy.splitlines()
-    if not test:
-        if changed:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(wanted)
-        if migrate:
-            with open(default, "w", encoding="utf-8") as handle:
-                handle.write("\n".join(kept) + ("\n" if kept else ""))
-    return changed or migrate
+    return scst_host.persist_options(_modprobe_conf(module), _path("scst_default"), module, options, test)
 
 
 def load(modules=TARGET_MODULES, options=None):
@@ -814,23 +740,8 @@ def load(modules=TARGET_MODULES, options=None):
         salt '*' scst.load
         salt '*' scst.load options='{ib_srpt: {rdma_cm_port: 5555}}'
     """
-    if isinstance(modules, str):
-        modules = [m.strip() for m in modules.split(",") if m.strip()]
-    options = options or {}
-    for sub in ("pr", "vdev_mode_pages"):
-        os.makedirs(os.path.join(_path("var_lib_scst"), sub), exist_ok=True)
-    loaded_now = []
-    state = modules_loaded(modules)
     modprobe = _config("mdtmirror:bin:modprobe", "modprobe")
-    for mod in modules:
-        scst_rules.check_name("module", mod)
-        if state[mod]:
-            continue
-        cmd = [modprobe, mod] + scst_rules.format_options(options.get(mod))
-        ret = __salt__["cmd.run_all"](cmd, python_shell=False)
-        if ret["retcode"] != 0:
-            raise CommandExecutionError(
-                f"modprobe {mod} failed ({ret['retcode']}): {(ret.get('stderr') or ret.get('stdout') or '').strip()}"
-            )
-        loaded_now.append(mod)
-    return loaded_now
+    paths = _path("sys_module"), _path("var_lib_scst")
+    return scst_host.load(
+        modules, options, *paths, modprobe, lambda cmd: __salt__["cmd.run_all"](cmd, python_shell=False)
+    )
