@@ -38,19 +38,16 @@ mid-way reports exactly the steps that were done.
 HCA port is chosen (``hca``/``port`` narrow it down when a server has several).
 """
 
-import copy
-
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 import mdtmirror_lib
 
 mdtmirror_lib = mdtmirror_lib.current()  # the copy on disk now (after a saltutil.sync_all upgrade)
-from mdtmirror_lib import stateplan  # noqa: E402  (after current(): the fresh copy)
+from mdtmirror_lib import scst_plan, stateplan  # noqa: E402  (after current(): the fresh copy)
 from mdtmirror_lib.stateplan import Plan as _Plan  # noqa: E402
 
 __virtualname__ = "scst"
 
-_WILDCARD_CHARS = set("*?!")
 _PENDING = "mdtmirror.scst.pending"
 
 
@@ -72,75 +69,6 @@ def _pending_key():
     return (_PENDING, __opts__.get("jid"))
 
 
-def _unchanged(config):
-    """The edit of a change the saved configuration does not show (module options, driver attributes)."""
-    return [config]
-
-
-def _edit(change):
-    """An edit that changes one copy of the configuration in place (``change(config)``); a missing
-    object (KeyError) means the result cannot be told."""
-
-    def edit(config):
-        out = copy.deepcopy(config)
-        try:
-            change(out)
-        except (KeyError, StopIteration):
-            return []
-        return [out]
-
-    return edit
-
-
-def _attr_edit(where, attr, want):
-    """
-    An attribute written back: SCST renders it in the saved configuration
-    when it marks it ``[key]``, which depends on the attribute and its value
-    (a default value is not key); both outcomes are possible results.
-    """
-    rendered = _edit(lambda config: where(config).__setitem__(attr, want))
-    not_rendered = _edit(lambda config: where(config).pop(attr, None))
-    return lambda config: rendered(config) + not_rendered(config)
-
-
-def _device_attrs(name):
-    return lambda config: next(devices[name] for devices in config["handlers"].values() if name in devices)
-
-
-def _target_conf(driver, target):
-    return lambda config: config["drivers"][driver][target]
-
-
-def _initiators_edit(config, driver, target, group, add=None, remove=None):
-    ginfo = config["drivers"][driver][target]["groups"][group]
-    names = set(ginfo["initiators"]) - {remove} | ({add} if add else set())
-    ginfo["initiators"] = sorted(names)  # as scst.running_config lists them
-
-
-def _enabled_edit(config, driver, target, enabled):
-    tinfo = config["drivers"][driver][target]
-    if enabled and "rel_tgt_id" not in tinfo["attributes"]:
-        # The first enable makes SCST assign rel_tgt_id (then [key]): its value cannot be told.
-        raise KeyError("rel_tgt_id")
-    tinfo["enabled"] = enabled
-
-
-def _lun_edit(config, driver, target, group, lun, device, read_only):
-    luns = _group_conf(driver, target, group)(config)["luns"]
-    luns[lun] = {"device": device, "read_only": read_only}
-    ordered = dict(sorted(luns.items()))
-    luns.clear()
-    luns.update(ordered)
-
-
-def _group_conf(driver, target, group):
-    def where(config):
-        tinfo = config["drivers"][driver][target]
-        return tinfo["groups"][group] if group else tinfo
-
-    return where
-
-
 _ret = stateplan.new_ret
 _fail = stateplan.fail
 
@@ -156,13 +84,6 @@ def _run(name, build_plan, ok_comment, done_comment, pending=True):
     return stateplan.run(name, build_plan, __opts__["test"], ok_comment, done_comment, on_prediction=on_prediction)
 
 
-def _norm(value):
-    """Normalise a value for comparison with what sysfs reads back."""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return str(value).strip()
-
-
 def _not_loaded_yet():
     """
     True when SCST is not loaded and this is a test run: the modules state
@@ -170,10 +91,6 @@ def _not_loaded_yet():
     created) instead of failing.
     """
     return __opts__["test"] and not __salt__["scst.is_loaded"]()
-
-
-def _empty_target():
-    return {"enabled": False, "groups": {}, "luns": {}, "attributes": {}, "writable": []}
 
 
 def _devices():
@@ -203,7 +120,7 @@ def _resolve_target(target, hca, port, driver):
 
 def _target_info(driver, target):
     if _not_loaded_yet():
-        return _empty_target()
+        return scst_plan.empty_target()
     targets = __salt__["scst.list_targets"](driver=driver)[driver]
     if target not in targets:
         # Raises with the list of existing targets and the pre-3.1 hint.
@@ -254,7 +171,7 @@ def modules_loaded(name, modules=None, options=None, persist=True, publish=False
                 )
         if persist:
             for mod, opts in options.items():
-                wanted = {k: _norm(v) for k, v in (opts or {}).items()}
+                wanted = {k: scst_plan.norm(v) for k, v in (opts or {}).items()}
                 current = __salt__["scst.persisted_options"](mod)
                 legacy = __salt__["scst.legacy_options"](mod)
                 if legacy is not None:  # an old /etc/default/scst line: moved to modprobe.d
@@ -275,9 +192,9 @@ def modules_loaded(name, modules=None, options=None, persist=True, publish=False
             if running is None:
                 continue
             for key, value in (opts or {}).items():
-                if key in running and not _same(running[key], _norm(value)):
+                if key in running and not scst_plan.same(running[key], scst_plan.norm(value)):
                     warnings.append(
-                        f"{mod} runs with {key}={running[key]}, declared {_norm(value)}: takes effect "
+                        f"{mod} runs with {key}={running[key]}, declared {scst_plan.norm(value)}: takes effect "
                         f"when {mod} is reloaded (which drops its sessions)"
                     )
     if warnings:
@@ -308,7 +225,11 @@ def device_present(name, handler, filename=None, attributes=None, allow_nv_cache
         devices = _devices()
         if name not in devices:
             args = dict(attributes)
-            new = {"handler": handler, "filename": filename, "attributes": {k: _norm(v) for k, v in args.items()}}
+            new = {
+                "handler": handler,
+                "filename": filename,
+                "attributes": {k: scst_plan.norm(v) for k, v in args.items()},
+            }
             # Validates names and metadata-safety rules before anything runs; under test=True a backing
             # device an earlier state of this run makes (a zvol) cannot be looked at yet.
             to_be = __opts__["test"] and filename in __context__.get("mdtmirror.devices_to_be", ())
@@ -334,11 +255,11 @@ def device_present(name, handler, filename=None, attributes=None, allow_nv_cache
         if current.get("nv_cache", "0") != "0" and not allow_nv_cache:
             problems.append("nv_cache is 1 (SCST ignores cache flushes: metadata at risk)")
         for attr, value in sorted(attributes.items()):
-            want = _norm(value)
+            want = scst_plan.norm(value)
             have = current.get(attr)
             if have is None:
                 problems.append(f"it has no attribute {attr!r}")
-            elif _same(have, want):
+            elif scst_plan.same(have, want):
                 continue
             elif attr in info["writable"]:
                 plan.add(
@@ -346,7 +267,7 @@ def device_present(name, handler, filename=None, attributes=None, allow_nv_cache
                     have,
                     want,
                     lambda attr=attr, want=want: __salt__["scst.set_dev_attr"](name, attr, want),
-                    edit=_attr_edit(_device_attrs(name), attr, want),
+                    edit=scst_plan.attr_edit(scst_plan.device_attrs(name), attr, want),
                 )
             else:
                 problems.append(f"read-only attribute {attr} is {have}, declared {want}")
@@ -359,15 +280,6 @@ def device_present(name, handler, filename=None, attributes=None, allow_nv_cache
         return plan
 
     return _run(name, build, f"SCST device {name} is as declared", f"SCST device {name}")
-
-
-def _same(have, want):
-    if have == want:
-        return True
-    try:
-        return int(have, 0) == int(want, 0)
-    except ValueError:
-        return False
 
 
 def device_absent(name, force=False):
@@ -402,19 +314,6 @@ def device_absent(name, force=False):
 # --------------------------------------------------------------------------
 
 
-def _check_initiators(initiators, allow_wildcard):
-    if isinstance(initiators, str):
-        raise SaltInvocationError("initiators must be a list of initiator names")
-    for ini in initiators:
-        if _WILDCARD_CHARS & set(str(ini)) and not allow_wildcard:
-            raise SaltInvocationError(
-                f"initiator {ini!r} is a pattern: it would let any matching host see the LUN. "
-                "List initiator names, or set allow_wildcard: True to mean it"
-            )
-    if len(set(initiators)) != len(initiators):
-        raise SaltInvocationError(f"initiators list has duplicates: {initiators}")
-
-
 def group_present(name, initiators=(), target=None, driver="ib_srpt", hca=None, port=None, allow_wildcard=False):
     """
     Ensure a security group exists on a target with exactly ``initiators``.
@@ -429,7 +328,7 @@ def group_present(name, initiators=(), target=None, driver="ib_srpt", hca=None, 
 
     def build():
         __salt__["scst.validate_name"]("group", name)
-        _check_initiators(initiators, allow_wildcard)
+        scst_plan.check_initiators(initiators, allow_wildcard)
         for ini in initiators:
             __salt__["scst.validate_initiator"](ini)
         tgt = _resolve_target(target, hca, port, driver)
@@ -442,8 +341,10 @@ def group_present(name, initiators=(), target=None, driver="ib_srpt", hca=None, 
                 None,
                 "created",
                 lambda: __salt__["scst.add_group"](tgt, name, driver=driver),
-                edit=_edit(
-                    lambda c: _target_conf(driver, tgt)(c)["groups"].setdefault(name, {"luns": {}, "initiators": []})
+                edit=scst_plan.edit(
+                    lambda c: scst_plan.target_conf(driver, tgt)(c)["groups"].setdefault(
+                        name, {"luns": {}, "initiators": []}
+                    )
                 ),
             )
             have = []
@@ -465,7 +366,7 @@ def group_present(name, initiators=(), target=None, driver="ib_srpt", hca=None, 
                     None,
                     "added",
                     lambda ini=ini: __salt__["scst.add_init"](tgt, name, ini, driver=driver),
-                    edit=_edit(lambda c, ini=ini: _initiators_edit(c, driver, tgt, name, add=ini)),
+                    edit=scst_plan.edit(lambda c, ini=ini: scst_plan.initiators_edit(c, driver, tgt, name, add=ini)),
                 )
         for ini in have:
             if ini not in initiators:
@@ -474,7 +375,7 @@ def group_present(name, initiators=(), target=None, driver="ib_srpt", hca=None, 
                     "present",
                     None,
                     lambda ini=ini: __salt__["scst.del_init"](tgt, name, ini, driver=driver),
-                    edit=_edit(lambda c, ini=ini: _initiators_edit(c, driver, tgt, name, remove=ini)),
+                    edit=scst_plan.edit(lambda c, ini=ini: scst_plan.initiators_edit(c, driver, tgt, name, remove=ini)),
                 )
         return plan
 
@@ -504,7 +405,7 @@ def group_absent(name, target=None, driver="ib_srpt", hca=None, port=None, force
                 "present",
                 None,
                 lambda: __salt__["scst.del_group"](tgt, name, driver=driver, force=force),
-                edit=_edit(lambda c: _target_conf(driver, tgt)(c)["groups"].pop(name)),
+                edit=scst_plan.edit(lambda c: scst_plan.target_conf(driver, tgt)(c)["groups"].pop(name)),
             )
         return plan
 
@@ -514,14 +415,6 @@ def group_absent(name, target=None, driver="ib_srpt", hca=None, port=None, force
 # --------------------------------------------------------------------------
 # LUNs
 # --------------------------------------------------------------------------
-
-
-def _lun_set(info, group):
-    if group is None:
-        return info["luns"]
-    # A group that does not exist yet (test=True before group_present ran)
-    # has no LUNs; in a real run scst.add_lun reports a missing group.
-    return info["groups"].get(group, {}).get("luns", {})
 
 
 def lun_present(name, lun, device, group=None, target=None, driver="ib_srpt", hca=None, port=None, read_only=False):
@@ -539,7 +432,7 @@ def lun_present(name, lun, device, group=None, target=None, driver="ib_srpt", hc
         tgt = _resolve_target(target, hca, port, driver)
         info = _target_info(driver, tgt)
         plan = _Plan()
-        current = _lun_set(info, group).get(lun_number)
+        current = scst_plan.lun_set(info, group).get(lun_number)
         where = f"{driver}/{tgt}" + (f" group {group}" if group else "")
         if current is None:
             plan.add(
@@ -549,7 +442,9 @@ def lun_present(name, lun, device, group=None, target=None, driver="ib_srpt", hc
                 lambda: __salt__["scst.add_lun"](
                     tgt, lun_number, device, group=group, driver=driver, read_only=read_only
                 ),
-                edit=_edit(lambda c: _lun_edit(c, driver, tgt, group, lun_number, device, bool(read_only))),
+                edit=scst_plan.edit(
+                    lambda c: scst_plan.lun_edit(c, driver, tgt, group, lun_number, device, bool(read_only))
+                ),
             )
         elif current["device"] != device:
             raise CommandExecutionError(
@@ -574,14 +469,14 @@ def lun_absent(name, lun, group=None, target=None, driver="ib_srpt", hca=None, p
         tgt = _resolve_target(target, hca, port, driver)
         info = _target_info(driver, tgt)
         plan = _Plan()
-        current = _lun_set(info, group).get(lun_number)
+        current = scst_plan.lun_set(info, group).get(lun_number)
         if current is not None:
             plan.add(
                 f"{tgt}:{group or '-'}:lun{lun_number}",
                 current,
                 None,
                 lambda: __salt__["scst.del_lun"](tgt, lun_number, group=group, driver=driver),
-                edit=_edit(lambda c: _group_conf(driver, tgt, group)(c)["luns"].pop(lun_number)),
+                edit=scst_plan.edit(lambda c: scst_plan.group_conf(driver, tgt, group)(c)["luns"].pop(lun_number)),
             )
         return plan
 
@@ -607,7 +502,7 @@ def _target_enabled_state(name, enabled, target, driver, hca, port):
                 info["enabled"],
                 enabled,
                 lambda: __salt__[func](tgt, driver=driver),
-                edit=_edit(lambda c: _enabled_edit(c, driver, tgt, enabled)),
+                edit=scst_plan.edit(lambda c: scst_plan.enabled_edit(c, driver, tgt, enabled)),
             )
         return plan
 
@@ -636,13 +531,13 @@ def target_attributes(name, attributes, target=None, driver="ib_srpt", hca=None,
         info = _target_info(driver, tgt)
         plan = _Plan()
         for attr, value in sorted((attributes or {}).items()):
-            want = _norm(value)
+            want = scst_plan.norm(value)
             if attr == "enabled":
                 raise SaltInvocationError("use scst.target_enabled for 'enabled'")
             if attr not in info["attributes"]:
                 raise CommandExecutionError(f"SCST target {driver}/{tgt} has no attribute {attr!r}")
             have = info["attributes"][attr]
-            if not _same(have, want):
+            if not scst_plan.same(have, want):
                 if attr not in info["writable"]:
                     raise CommandExecutionError(f"attribute {attr!r} of SCST target {driver}/{tgt} is read-only")
                 plan.add(
@@ -650,7 +545,7 @@ def target_attributes(name, attributes, target=None, driver="ib_srpt", hca=None,
                     have,
                     want,
                     lambda attr=attr, want=want: __salt__["scst.set_tgt_attr"](tgt, attr, want, driver=driver),
-                    edit=_attr_edit(lambda c: _target_conf(driver, tgt)(c)["attributes"], attr, want),
+                    edit=scst_plan.attr_edit(lambda c: scst_plan.target_conf(driver, tgt)(c)["attributes"], attr, want),
                 )
         return plan
 
@@ -671,20 +566,20 @@ def driver_attributes(name, attributes):
         info = drivers[name]
         plan = _Plan()
         for attr, value in sorted((attributes or {}).items()):
-            want = _norm(value)
+            want = scst_plan.norm(value)
             have = info["attributes"].get(attr)
             if have is None:
                 hint = ""
                 if name == "ib_srpt" and attr == "enabled":
                     hint = "; since SCST 3.1 ib_srpt has no driver-level enabled: use scst.target_enabled"
                 raise CommandExecutionError(f"SCST driver {name} has no attribute {attr!r}{hint}")
-            if not _same(have, want):
+            if not scst_plan.same(have, want):
                 plan.add(
                     f"{name}:{attr}",
                     have,
                     want,
                     lambda attr=attr, want=want: __salt__["scst.set_drv_attr"](name, attr, want),
-                    edit=_unchanged,
+                    edit=scst_plan.unchanged,
                 )
         return plan
 
@@ -749,19 +644,8 @@ def config_saved(name, path=None):
     return ret
 
 
-# A few attribute writes give 2**n possible results; more than this and a write is predicted.
-_MAX_RESULTS = 64
-
-
 def _repaired_texts(pending):
     """The scst.conf texts the running configuration may render once ``pending`` is made, or None when
     a change's effect cannot be told."""
-    configs = [__salt__["scst.running_config"]()]
-    for _, edits in pending:
-        for edit in edits:
-            if edit is None:
-                return None
-            configs = [result for config in configs for result in edit(config)]
-            if not configs or len(configs) > _MAX_RESULTS:
-                return None
-    return {__salt__["scst.render_config"](config) for config in configs}
+    configs = scst_plan.repaired_configs(__salt__["scst.running_config"](), pending)
+    return None if configs is None else {__salt__["scst.render_config"](config) for config in configs}
