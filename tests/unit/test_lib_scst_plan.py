@@ -3,7 +3,7 @@ initiator list a group may declare, and the edits from which scst.config_saved p
 test=True, the running configuration (and so the scst.conf) the pending changes will give."""
 
 import pytest
-from salt.exceptions import SaltInvocationError
+from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from mdtmirror_lib import scst_plan as sp
 
@@ -76,3 +76,47 @@ def test_too_many_possible_results_predict_nothing():
 def test_lun_sets_of_a_group_not_made_yet_are_empty():
     info = sp.empty_target()
     assert sp.lun_set(info, "MDS") == {} and sp.lun_set(info, None) is info["luns"]
+
+
+class FakeScst(dict):
+    """A ``__salt__`` with the scst functions the planner reads; actions are recorded, not made."""
+
+    def __init__(self, targets, loaded=True):
+        super().__init__()
+        self.calls = []
+        self["scst.is_loaded"] = lambda: loaded
+        self["scst.validate_name"] = lambda kind, name: name
+        self["scst.validate_initiator"] = lambda name: name
+        self["scst.validate_lun"] = int
+        self["scst.port_target"] = lambda hca=None, port=None, driver="ib_srpt": "T"
+        self["scst.local_ports"] = lambda: [{"hca": "mlx5_0", "port": 1, "gid": "fe80:gid"}]
+        self["scst.list_targets"] = lambda driver: {driver: targets}
+        for fun in ("add_group", "add_init", "del_init", "add_lun", "enable_target"):
+            self[f"scst.{fun}"] = lambda *args, fun=fun, **kwargs: self.calls.append((fun, args, kwargs))
+
+
+def test_planner_group_present_plans_exactly_the_missing_changes():
+    salt = FakeScst({"T": {"groups": {"MDS": {"luns": {}, "initiators": ["old"]}}, "luns": {}}})
+    plan = sp.Planner(salt, test=False).group_present("MDS", ["new"], None, "ib_srpt", None, None, False)
+    assert [key for key, _, _ in plan.steps] == ["T:MDS:initiator:new", "T:MDS:initiator:old"]
+    for _, _, action in plan.steps:
+        action()
+    assert salt.calls == [
+        ("add_init", ("T", "MDS", "new"), {"driver": "ib_srpt"}),
+        ("del_init", ("T", "MDS", "old"), {"driver": "ib_srpt"}),
+    ]
+
+
+def test_planner_refuses_an_initiator_of_another_group_before_any_change():
+    salt = FakeScst({"T": {"groups": {"OSS": {"luns": {}, "initiators": ["a"]}}, "luns": {}}})
+    with pytest.raises(CommandExecutionError, match="initiator\\(s\\) a already belong to group OSS of ib_srpt/T"):
+        sp.Planner(salt, test=False).group_present("MDS", ["a"], None, "ib_srpt", None, None, False)
+
+
+def test_planner_before_scst_is_loaded_plans_against_an_empty_scst():
+    salt = FakeScst({}, loaded=False)
+    planner = sp.Planner(salt, test=True)
+    plan = planner.lun_present("lun0", 0, "MDT1", "MDS", None, "ib_srpt", None, None, False)
+    assert [key for key, _, _ in plan.steps] == ["fe80:gid:MDS:lun0"]
+    assert planner.devices() == {}
+    assert salt.calls == []
