@@ -38,19 +38,15 @@ mid-way reports exactly the steps that were done.
 HCA port is chosen (``hca``/``port`` narrow it down when a server has several).
 """
 
-import copy
-
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 import mdtmirror_lib
 
 mdtmirror_lib = mdtmirror_lib.current()  # the copy on disk now (after a saltutil.sync_all upgrade)
-from mdtmirror_lib import stateplan  # noqa: E402  (after current(): the fresh copy)
-from mdtmirror_lib.stateplan import Plan as _Plan  # noqa: E402
+from mdtmirror_lib import scst_plan, stateplan  # noqa: E402  (after current(): the fresh copy)
 
 __virtualname__ = "scst"
 
-_WILDCARD_CHARS = set("*?!")
 _PENDING = "mdtmirror.scst.pending"
 
 
@@ -72,73 +68,8 @@ def _pending_key():
     return (_PENDING, __opts__.get("jid"))
 
 
-def _unchanged(config):
-    """The edit of a change the saved configuration does not show (module options, driver attributes)."""
-    return [config]
-
-
-def _edit(change):
-    """An edit that changes one copy of the configuration in place (``change(config)``); a missing
-    object (KeyError) means the result cannot be told."""
-
-    def edit(config):
-        out = copy.deepcopy(config)
-        try:
-            change(out)
-        except (KeyError, StopIteration):
-            return []
-        return [out]
-
-    return edit
-
-
-def _attr_edit(where, attr, want):
-    """
-    An attribute written back: SCST renders it in the saved configuration
-    when it marks it ``[key]``, which depends on the attribute and its value
-    (a default value is not key); both outcomes are possible results.
-    """
-    rendered = _edit(lambda config: where(config).__setitem__(attr, want))
-    not_rendered = _edit(lambda config: where(config).pop(attr, None))
-    return lambda config: rendered(config) + not_rendered(config)
-
-
-def _device_attrs(name):
-    return lambda config: next(devices[name] for devices in config["handlers"].values() if name in devices)
-
-
-def _target_conf(driver, target):
-    return lambda config: config["drivers"][driver][target]
-
-
-def _initiators_edit(config, driver, target, group, add=None, remove=None):
-    ginfo = config["drivers"][driver][target]["groups"][group]
-    names = set(ginfo["initiators"]) - {remove} | ({add} if add else set())
-    ginfo["initiators"] = sorted(names)  # as scst.running_config lists them
-
-
-def _enabled_edit(config, driver, target, enabled):
-    tinfo = config["drivers"][driver][target]
-    if enabled and "rel_tgt_id" not in tinfo["attributes"]:
-        # The first enable makes SCST assign rel_tgt_id (then [key]): its value cannot be told.
-        raise KeyError("rel_tgt_id")
-    tinfo["enabled"] = enabled
-
-
-def _lun_edit(config, driver, target, group, lun, device, read_only):
-    luns = _group_conf(driver, target, group)(config)["luns"]
-    luns[lun] = {"device": device, "read_only": read_only}
-    ordered = dict(sorted(luns.items()))
-    luns.clear()
-    luns.update(ordered)
-
-
-def _group_conf(driver, target, group):
-    def where(config):
-        tinfo = config["drivers"][driver][target]
-        return tinfo["groups"][group] if group else tinfo
-
-    return where
+def _planner():
+    return scst_plan.Planner(__salt__, __opts__["test"], __context__.get("mdtmirror.devices_to_be", ()))
 
 
 _ret = stateplan.new_ret
@@ -154,61 +85,6 @@ def _run(name, build_plan, ok_comment, done_comment, pending=True):
 
     on_prediction = remember if pending else None
     return stateplan.run(name, build_plan, __opts__["test"], ok_comment, done_comment, on_prediction=on_prediction)
-
-
-def _norm(value):
-    """Normalise a value for comparison with what sysfs reads back."""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return str(value).strip()
-
-
-def _not_loaded_yet():
-    """
-    True when SCST is not loaded and this is a test run: the modules state
-    would load it, so plans are made against an empty SCST (everything to be
-    created) instead of failing.
-    """
-    return __opts__["test"] and not __salt__["scst.is_loaded"]()
-
-
-def _empty_target():
-    return {"enabled": False, "groups": {}, "luns": {}, "attributes": {}, "writable": []}
-
-
-def _devices():
-    if _not_loaded_yet():
-        return {}
-    return __salt__["scst.list_devices"]()
-
-
-def _resolve_target(target, hca, port, driver):
-    if target:
-        return target
-    if _not_loaded_yet():
-        # SCST >= 3.1 will name the port's target by its GID 0.
-        ports = [
-            p
-            for p in __salt__["scst.local_ports"]()
-            if (hca is None or p["hca"] == hca) and (port is None or p["port"] == int(port))
-        ]
-        if len(ports) != 1 or not ports[0]["gid"]:
-            raise CommandExecutionError(
-                f"SCST is not loaded and {len(ports)} local RDMA ports match hca={hca} port={port}: "
-                "cannot predict which ib_srpt target to use; set hca and port"
-            )
-        return ports[0]["gid"]
-    return __salt__["scst.port_target"](hca=hca, port=port, driver=driver)
-
-
-def _target_info(driver, target):
-    if _not_loaded_yet():
-        return _empty_target()
-    targets = __salt__["scst.list_targets"](driver=driver)[driver]
-    if target not in targets:
-        # Raises with the list of existing targets and the pre-3.1 hint.
-        __salt__["scst.list_groups"](target, driver=driver)
-    return targets[target]
 
 
 # --------------------------------------------------------------------------
@@ -239,34 +115,7 @@ def modules_loaded(name, modules=None, options=None, persist=True, publish=False
     warnings = []
 
     def build():
-        plan = _Plan()
-        for mod in options:
-            if mod not in modules:
-                raise SaltInvocationError(f"options given for {mod!r}, which is not in modules {modules}")
-        loaded = __salt__["scst.modules_loaded"](modules)
-        for mod in modules:
-            if not loaded[mod]:
-                plan.add(
-                    f"module:{mod}",
-                    "not loaded",
-                    "loaded",
-                    lambda mod=mod: __salt__["scst.load"]([mod], options={mod: options.get(mod) or {}}),
-                )
-        if persist:
-            for mod, opts in options.items():
-                wanted = {k: _norm(v) for k, v in (opts or {}).items()}
-                current = __salt__["scst.persisted_options"](mod)
-                legacy = __salt__["scst.legacy_options"](mod)
-                if legacy is not None:  # an old /etc/default/scst line: moved to modprobe.d
-                    current = {"/etc/default/scst": f"{mod}_parameters={legacy}", **current}
-                if current != wanted:
-                    plan.add(
-                        f"options:{mod}",
-                        current,
-                        wanted,
-                        lambda mod=mod, opts=opts: __salt__["scst.persist_options"](mod, opts),
-                    )
-        return plan
+        return _planner().modules_loaded(modules, options, persist)
 
     ret = _run(name, build, "SCST modules are loaded", "SCST modules and options", pending=False)
     if ret["result"] is not False:
@@ -275,9 +124,9 @@ def modules_loaded(name, modules=None, options=None, persist=True, publish=False
             if running is None:
                 continue
             for key, value in (opts or {}).items():
-                if key in running and not _same(running[key], _norm(value)):
+                if key in running and not scst_plan.same(running[key], scst_plan.norm(value)):
                     warnings.append(
-                        f"{mod} runs with {key}={running[key]}, declared {_norm(value)}: takes effect "
+                        f"{mod} runs with {key}={running[key]}, declared {scst_plan.norm(value)}: takes effect "
                         f"when {mod} is reloaded (which drops its sessions)"
                     )
     if warnings:
@@ -304,70 +153,9 @@ def device_present(name, handler, filename=None, attributes=None, allow_nv_cache
     attributes = {k: v for k, v in (attributes or {}).items()}
 
     def build():
-        plan = _Plan()
-        devices = _devices()
-        if name not in devices:
-            args = dict(attributes)
-            new = {"handler": handler, "filename": filename, "attributes": {k: _norm(v) for k, v in args.items()}}
-            # Validates names and metadata-safety rules before anything runs; under test=True a backing
-            # device an earlier state of this run makes (a zvol) cannot be looked at yet.
-            to_be = __opts__["test"] and filename in __context__.get("mdtmirror.devices_to_be", ())
-            __salt__["scst.validate_device"](
-                name, handler, filename=filename, allow_nv_cache=allow_nv_cache, check_backing=not to_be, **args
-            )
-            plan.add(
-                name,
-                None,
-                new,
-                lambda: __salt__["scst.open_dev"](
-                    name, handler, filename=filename, allow_nv_cache=allow_nv_cache, **args
-                ),
-            )
-            return plan
-        info = devices[name]
-        problems = []
-        if info["handler"] != handler:
-            problems.append(f"handler is {info['handler']}, declared {handler}")
-        if filename is not None and info["filename"] != filename:
-            problems.append(f"filename is {info['filename']}, declared {filename}")
-        current = info["attributes"]
-        if current.get("nv_cache", "0") != "0" and not allow_nv_cache:
-            problems.append("nv_cache is 1 (SCST ignores cache flushes: metadata at risk)")
-        for attr, value in sorted(attributes.items()):
-            want = _norm(value)
-            have = current.get(attr)
-            if have is None:
-                problems.append(f"it has no attribute {attr!r}")
-            elif _same(have, want):
-                continue
-            elif attr in info["writable"]:
-                plan.add(
-                    f"{name}:{attr}",
-                    have,
-                    want,
-                    lambda attr=attr, want=want: __salt__["scst.set_dev_attr"](name, attr, want),
-                    edit=_attr_edit(_device_attrs(name), attr, want),
-                )
-            else:
-                problems.append(f"read-only attribute {attr} is {have}, declared {want}")
-        if problems:
-            raise CommandExecutionError(
-                f"SCST device {name} exists but differs: {'; '.join(problems)}. Changing this means "
-                "closing and re-opening the device (its LUNs go away while it is closed); "
-                "do it explicitly with scst.device_absent first"
-            )
-        return plan
+        return _planner().device_present(name, handler, filename, attributes, allow_nv_cache)
 
     return _run(name, build, f"SCST device {name} is as declared", f"SCST device {name}")
-
-
-def _same(have, want):
-    if have == want:
-        return True
-    try:
-        return int(have, 0) == int(want, 0)
-    except ValueError:
-        return False
 
 
 def device_absent(name, force=False):
@@ -377,22 +165,7 @@ def device_absent(name, force=False):
     """
 
     def build():
-        plan = _Plan()
-        devices = _devices()
-        if name in devices:
-            info = devices[name]
-            exports = [e for e in info["exported"] if e["driver"] != "copy_manager"]
-            if exports and not force:
-                # Same check as scst.close_dev, made at plan time so that
-                # test=True predicts the refusal.
-                __salt__["scst.close_dev"](name, force=False)
-            plan.add(
-                name,
-                {"handler": info["handler"], "filename": info["filename"]},
-                None,
-                lambda: __salt__["scst.close_dev"](name, force=force),
-            )
-        return plan
+        return _planner().device_absent(name, force)
 
     return _run(name, build, f"SCST device {name} is absent", f"SCST device {name} closed")
 
@@ -400,19 +173,6 @@ def device_absent(name, force=False):
 # --------------------------------------------------------------------------
 # groups and initiators
 # --------------------------------------------------------------------------
-
-
-def _check_initiators(initiators, allow_wildcard):
-    if isinstance(initiators, str):
-        raise SaltInvocationError("initiators must be a list of initiator names")
-    for ini in initiators:
-        if _WILDCARD_CHARS & set(str(ini)) and not allow_wildcard:
-            raise SaltInvocationError(
-                f"initiator {ini!r} is a pattern: it would let any matching host see the LUN. "
-                "List initiator names, or set allow_wildcard: True to mean it"
-            )
-    if len(set(initiators)) != len(initiators):
-        raise SaltInvocationError(f"initiators list has duplicates: {initiators}")
 
 
 def group_present(name, initiators=(), target=None, driver="ib_srpt", hca=None, port=None, allow_wildcard=False):
@@ -428,55 +188,7 @@ def group_present(name, initiators=(), target=None, driver="ib_srpt", hca=None, 
     initiators = [str(i) for i in (initiators or [])]
 
     def build():
-        __salt__["scst.validate_name"]("group", name)
-        _check_initiators(initiators, allow_wildcard)
-        for ini in initiators:
-            __salt__["scst.validate_initiator"](ini)
-        tgt = _resolve_target(target, hca, port, driver)
-        info = _target_info(driver, tgt)
-        plan = _Plan()
-        group = info["groups"].get(name)
-        if group is None:
-            plan.add(
-                f"{tgt}:{name}",
-                None,
-                "created",
-                lambda: __salt__["scst.add_group"](tgt, name, driver=driver),
-                edit=_edit(
-                    lambda c: _target_conf(driver, tgt)(c)["groups"].setdefault(name, {"luns": {}, "initiators": []})
-                ),
-            )
-            have = []
-        else:
-            have = group["initiators"]
-        for other, ginfo in info["groups"].items():
-            if other == name:
-                continue
-            clash = sorted(set(ginfo["initiators"]) & set(initiators))
-            if clash:
-                raise CommandExecutionError(
-                    f"initiator(s) {', '.join(clash)} already belong to group {other} of {driver}/{tgt}; "
-                    f"remove them there first"
-                )
-        for ini in initiators:
-            if ini not in have:
-                plan.add(
-                    f"{tgt}:{name}:initiator:{ini}",
-                    None,
-                    "added",
-                    lambda ini=ini: __salt__["scst.add_init"](tgt, name, ini, driver=driver),
-                    edit=_edit(lambda c, ini=ini: _initiators_edit(c, driver, tgt, name, add=ini)),
-                )
-        for ini in have:
-            if ini not in initiators:
-                plan.add(
-                    f"{tgt}:{name}:initiator:{ini}",
-                    "present",
-                    None,
-                    lambda ini=ini: __salt__["scst.del_init"](tgt, name, ini, driver=driver),
-                    edit=_edit(lambda c, ini=ini: _initiators_edit(c, driver, tgt, name, remove=ini)),
-                )
-        return plan
+        return _planner().group_present(name, initiators, target, driver, hca, port, allow_wildcard)
 
     return _run(name, build, f"SCST group {name} is as declared", f"SCST group {name}")
 
@@ -488,25 +200,7 @@ def group_absent(name, target=None, driver="ib_srpt", hca=None, port=None, force
     """
 
     def build():
-        __salt__["scst.validate_name"]("group", name)
-        tgt = _resolve_target(target, hca, port, driver)
-        info = _target_info(driver, tgt)
-        plan = _Plan()
-        group = info["groups"].get(name)
-        if group is not None:
-            if (group["luns"] or group["initiators"]) and not force:
-                raise CommandExecutionError(
-                    f"SCST group {name} on {driver}/{tgt} still has {len(group['luns'])} LUNs and "
-                    f"{len(group['initiators'])} initiators; set force: True to remove it"
-                )
-            plan.add(
-                f"{tgt}:{name}",
-                "present",
-                None,
-                lambda: __salt__["scst.del_group"](tgt, name, driver=driver, force=force),
-                edit=_edit(lambda c: _target_conf(driver, tgt)(c)["groups"].pop(name)),
-            )
-        return plan
+        return _planner().group_absent(name, target, driver, hca, port, force)
 
     return _run(name, build, f"SCST group {name} is absent", f"SCST group {name} removed")
 
@@ -514,14 +208,6 @@ def group_absent(name, target=None, driver="ib_srpt", hca=None, port=None, force
 # --------------------------------------------------------------------------
 # LUNs
 # --------------------------------------------------------------------------
-
-
-def _lun_set(info, group):
-    if group is None:
-        return info["luns"]
-    # A group that does not exist yet (test=True before group_present ran)
-    # has no LUNs; in a real run scst.add_lun reports a missing group.
-    return info["groups"].get(group, {}).get("luns", {})
 
 
 def lun_present(name, lun, device, group=None, target=None, driver="ib_srpt", hca=None, port=None, read_only=False):
@@ -532,36 +218,7 @@ def lun_present(name, lun, device, group=None, target=None, driver="ib_srpt", hc
     """
 
     def build():
-        lun_number = __salt__["scst.validate_lun"](lun)
-        __salt__["scst.validate_name"]("device", device)
-        if group is not None:
-            __salt__["scst.validate_name"]("group", group)
-        tgt = _resolve_target(target, hca, port, driver)
-        info = _target_info(driver, tgt)
-        plan = _Plan()
-        current = _lun_set(info, group).get(lun_number)
-        where = f"{driver}/{tgt}" + (f" group {group}" if group else "")
-        if current is None:
-            plan.add(
-                f"{tgt}:{group or '-'}:lun{lun_number}",
-                None,
-                {"device": device, "read_only": bool(read_only)},
-                lambda: __salt__["scst.add_lun"](
-                    tgt, lun_number, device, group=group, driver=driver, read_only=read_only
-                ),
-                edit=_edit(lambda c: _lun_edit(c, driver, tgt, group, lun_number, device, bool(read_only))),
-            )
-        elif current["device"] != device:
-            raise CommandExecutionError(
-                f"LUN {lun_number} of {where} maps device {current['device']}, declared {device}; "
-                "remove it explicitly (scst.lun_absent) to remap"
-            )
-        elif current["read_only"] != bool(read_only):
-            raise CommandExecutionError(
-                f"LUN {lun_number} of {where} has read_only={int(current['read_only'])}, declared "
-                f"{int(bool(read_only))}; remove and re-add it explicitly"
-            )
-        return plan
+        return _planner().lun_present(name, lun, device, group, target, driver, hca, port, read_only)
 
     return _run(name, build, f"LUN {lun} maps {device}", f"LUN {lun} -> {device}")
 
@@ -570,20 +227,7 @@ def lun_absent(name, lun, group=None, target=None, driver="ib_srpt", hca=None, p
     """Ensure nothing is mapped at ``lun`` in ``group`` (or the default LUN set)."""
 
     def build():
-        lun_number = __salt__["scst.validate_lun"](lun)
-        tgt = _resolve_target(target, hca, port, driver)
-        info = _target_info(driver, tgt)
-        plan = _Plan()
-        current = _lun_set(info, group).get(lun_number)
-        if current is not None:
-            plan.add(
-                f"{tgt}:{group or '-'}:lun{lun_number}",
-                current,
-                None,
-                lambda: __salt__["scst.del_lun"](tgt, lun_number, group=group, driver=driver),
-                edit=_edit(lambda c: _group_conf(driver, tgt, group)(c)["luns"].pop(lun_number)),
-            )
-        return plan
+        return _planner().lun_absent(name, lun, group, target, driver, hca, port)
 
     return _run(name, build, f"LUN {lun} is free", f"LUN {lun} removed")
 
@@ -595,21 +239,7 @@ def lun_absent(name, lun, group=None, target=None, driver="ib_srpt", hca=None, p
 
 def _target_enabled_state(name, enabled, target, driver, hca, port):
     def build():
-        tgt = _resolve_target(target, hca, port, driver)
-        info = _target_info(driver, tgt)
-        plan = _Plan()
-        if info["enabled"] is None:
-            raise CommandExecutionError(f"SCST target {driver}/{tgt} has no enabled attribute")
-        if info["enabled"] != enabled:
-            func = "scst.enable_target" if enabled else "scst.disable_target"
-            plan.add(
-                f"{tgt}:enabled",
-                info["enabled"],
-                enabled,
-                lambda: __salt__[func](tgt, driver=driver),
-                edit=_edit(lambda c: _enabled_edit(c, driver, tgt, enabled)),
-            )
-        return plan
+        return _planner().target_enabled(enabled, target, driver, hca, port)
 
     word = "enabled" if enabled else "disabled"
     return _run(name, build, f"SCST target is {word}", f"SCST target {word}")
@@ -632,27 +262,7 @@ def target_attributes(name, attributes, target=None, driver="ib_srpt", hca=None,
     """Ensure target attributes (``port_id``, ``comment``, ``rel_tgt_id``...) have the given values."""
 
     def build():
-        tgt = _resolve_target(target, hca, port, driver)
-        info = _target_info(driver, tgt)
-        plan = _Plan()
-        for attr, value in sorted((attributes or {}).items()):
-            want = _norm(value)
-            if attr == "enabled":
-                raise SaltInvocationError("use scst.target_enabled for 'enabled'")
-            if attr not in info["attributes"]:
-                raise CommandExecutionError(f"SCST target {driver}/{tgt} has no attribute {attr!r}")
-            have = info["attributes"][attr]
-            if not _same(have, want):
-                if attr not in info["writable"]:
-                    raise CommandExecutionError(f"attribute {attr!r} of SCST target {driver}/{tgt} is read-only")
-                plan.add(
-                    f"{tgt}:{attr}",
-                    have,
-                    want,
-                    lambda attr=attr, want=want: __salt__["scst.set_tgt_attr"](tgt, attr, want, driver=driver),
-                    edit=_attr_edit(lambda c: _target_conf(driver, tgt)(c)["attributes"], attr, want),
-                )
-        return plan
+        return _planner().target_attributes(attributes, target, driver, hca, port)
 
     return _run(name, build, "target attributes are as declared", "target attributes")
 
@@ -665,28 +275,7 @@ def driver_attributes(name, attributes):
     """
 
     def build():
-        drivers = __salt__["scst.list_drivers"]()
-        if name not in drivers:
-            raise CommandExecutionError(f"SCST target driver {name!r} is not loaded")
-        info = drivers[name]
-        plan = _Plan()
-        for attr, value in sorted((attributes or {}).items()):
-            want = _norm(value)
-            have = info["attributes"].get(attr)
-            if have is None:
-                hint = ""
-                if name == "ib_srpt" and attr == "enabled":
-                    hint = "; since SCST 3.1 ib_srpt has no driver-level enabled: use scst.target_enabled"
-                raise CommandExecutionError(f"SCST driver {name} has no attribute {attr!r}{hint}")
-            if not _same(have, want):
-                plan.add(
-                    f"{name}:{attr}",
-                    have,
-                    want,
-                    lambda attr=attr, want=want: __salt__["scst.set_drv_attr"](name, attr, want),
-                    edit=_unchanged,
-                )
-        return plan
+        return _planner().driver_attributes(name, attributes)
 
     return _run(name, build, f"driver {name} attributes are as declared", f"driver {name} attributes")
 
@@ -749,19 +338,8 @@ def config_saved(name, path=None):
     return ret
 
 
-# A few attribute writes give 2**n possible results; more than this and a write is predicted.
-_MAX_RESULTS = 64
-
-
 def _repaired_texts(pending):
     """The scst.conf texts the running configuration may render once ``pending`` is made, or None when
     a change's effect cannot be told."""
-    configs = [__salt__["scst.running_config"]()]
-    for _, edits in pending:
-        for edit in edits:
-            if edit is None:
-                return None
-            configs = [result for config in configs for result in edit(config)]
-            if not configs or len(configs) > _MAX_RESULTS:
-                return None
-    return {__salt__["scst.render_config"](config) for config in configs}
+    configs = scst_plan.repaired_configs(__salt__["scst.running_config"](), pending)
+    return None if configs is None else {__salt__["scst.render_config"](config) for config in configs}

@@ -62,6 +62,25 @@ def read_attr(path, default=None):
         return default
 
 
+def read_raw(path):
+    """
+    One read of a sysfs file with raw syscalls, OSError propagating with its
+    errno. Python's buffered files turn an EAGAIN from read(2) into an empty
+    ``None`` result; SCST answers EAGAIN while busy, so it must surface here.
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
 def write_attr(path, data):
     """One ``write(2)`` of ``data`` to a sysfs/configfs attribute; OSError propagates with its errno."""
     # O_WRONLY without O_CREAT: a missing attribute gives ENOENT, not EACCES.

@@ -2,8 +2,9 @@
 SCST's texts, pure: a sysfs attribute with its ``[key]`` marker
 (:py:func:`parse_attr`), a handler's ``add_device`` parameter list, a LUN's
 export link, ib_srpt's ``login_info``, the identifiers SCST derives for a
-device (``t10_dev_id``), ``/etc/scst.conf`` as scstadmin writes it
-(:py:func:`render_config`) and the old ``/etc/default/scst``. No I/O.
+device (``t10_dev_id``), the running configuration made of the tree's
+listings (:py:func:`running_config`), ``/etc/scst.conf`` as scstadmin writes
+it (:py:func:`render_config`) and the old ``/etc/default/scst``. No I/O.
 """
 
 import re
@@ -96,6 +97,69 @@ def default_t10_dev_id(name, setup_id=0):
     characters (scst_vdisk; ``80130d8a-MDT1`` in the captured tree)."""
     number = (int(setup_id) << 32) | crc32c(0, name.encode("latin-1") + b"\0")
     return f"{number:x}-{name}"[:25]
+
+
+# Device attributes written to scst.conf: key attributes that are creation
+# parameters or writable, minus these:
+#  - size/size_mb: re-applying an old size after the backend grew shrinks
+#    the LUN in SCST's view (scstadmin always writes it; we never do);
+#  - runtime state that SCST derives (thin_provisioned is detected unless
+#    given, pr_file_name, ...).
+_CONF_SKIP_DEVICE_ATTRS = {
+    "size",
+    "size_mb",
+    "pr_file_name",
+    "pr_state",
+    "type",
+    "block",
+    "threads_num",
+    "threads_pool_type",
+    "exported",
+}
+_CONF_SKIP_TARGET_ATTRS = {"enabled", "hw_target"}
+_CONF_SKIP_DRIVERS = {"copy_manager"}
+
+
+def running_config(handlers, devices, targets):
+    """
+    The running configuration as data (what :py:func:`render_config` renders),
+    from the tree's listings: ``handlers`` (``scst.list_handlers``), ``devices``
+    (``scst.list_devices``) and ``targets`` (``scst.list_targets``).
+    """
+    config = {"handlers": {}, "drivers": {}}
+    for handler, hinfo in handlers.items():
+        if not hinfo["devices"]:
+            continue
+        create = {p.lower() for p in hinfo["create_params"]}
+        for dev in sorted(hinfo["devices"]):
+            info = devices.get(dev)
+            if info is None:
+                continue
+            attrs = {}
+            for attr in info["key_attributes"]:
+                if attr in _CONF_SKIP_DEVICE_ATTRS:
+                    continue
+                if attr.lower() in create or attr in info["writable"]:
+                    attrs[attr] = info["attributes"][attr]
+            config["handlers"].setdefault(handler, {})[dev] = attrs
+    for driver, drv_targets in targets.items():
+        if driver in _CONF_SKIP_DRIVERS:
+            continue
+        drv = {}
+        for target, tinfo in drv_targets.items():
+            attrs = {
+                a: tinfo["attributes"][a]
+                for a in tinfo["key_attributes"]
+                if a not in _CONF_SKIP_TARGET_ATTRS and a in tinfo["writable"]
+            }
+            drv[target] = {
+                "attributes": attrs,
+                "enabled": tinfo["enabled"],
+                "luns": tinfo["luns"],
+                "groups": tinfo["groups"],
+            }
+        config["drivers"][driver] = drv
+    return config
 
 
 def _conf_quote(value):

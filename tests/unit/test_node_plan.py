@@ -1,7 +1,7 @@
 """The node's plan (mdtmirror.plan_node) and the pair operations' decision
 (the mdtmirror runner's decide): pure functions, every role x backend x
 fresh / degraded / after-takeover / returning case. The peer's login_info is
-the one a real SCST 3.11 wrote (captures), read by the scst module's parser."""
+the one a real SCST 3.11 wrote (captures), read by the library's SCST parser."""
 
 import copy
 import re
@@ -9,16 +9,16 @@ import re
 import pytest
 
 from mdtmirror_lib import fleet, nodeplan
+from mdtmirror_lib.scst_parse import parse_login_info
 from tests.captures import scst_capture
 from tests.loadermods import load
 from tests.unit.test_mdtmirror_settings import DEFAULTS, SCHEMA, example
 
 mdtmirror = load("_modules", "mdtmirror")
-scst = load("_modules", "scst")
 
 CAPTURE = scst_capture("tree-1-configured.txt")
 _LOGIN_LINE = re.compile(r"/login_info = (.*)$", re.M)
-LOGIN_INFO = scst.parse_login_info(_LOGIN_LINE.search(CAPTURE.read_text()).group(1))
+LOGIN_INFO = parse_login_info(_LOGIN_LINE.search(CAPTURE.read_text()).group(1))
 PREDICTED = "/dev/disk/by-id/scsi-2xxxx-predicted"
 LOGIN_DISK = "/dev/disk/by-id/scsi-2xxxx-seen"
 
