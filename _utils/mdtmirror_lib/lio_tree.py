@@ -192,6 +192,7 @@ class Backstore(Node):
         return StorageObject(self, name)
 
     def create(self, what):
+        """mkdir; ``what`` names it in an error (``the iblock HBA for MDT0``)."""
         mkdir(self.path, what)
 
 
@@ -462,9 +463,9 @@ class Root(Node):
     def list_targets(self):
         return {target.name: target.tpg.dump(self.core) for target in self.fabric.targets()}
 
-    def storage_object(self, name, stores=None):
-        """The storage object ``name`` (from a ``list_backstores`` result), or an error."""
-        stores = self.list_backstores() if stores is None else stores
+    def storage_object(self, name):
+        """The storage object ``name`` as ``list_backstores`` finds it, or an error."""
+        stores = self.list_backstores()
         if name not in stores:
             raise CommandExecutionError(f"no LIO backstore {name}")
         return StorageObject(Backstore(self, stores[name]["hba"]), name)
