@@ -4,28 +4,14 @@ its configfs tree (``/sys/kernel/config/target``) and ``ib_srpt``.
 
 The same job as the ``scst`` module for a node whose target framework is LIO:
 export one local block device as a LUN of the SRP target on a local RDMA
-port, to the peer's initiator only. The objects are the kernel's:
-
-* an **iblock** backstore ``core/iblock_0/<name>`` on the block device
-  (``udev_path`` written to ``control`` and to the ``udev_path`` attribute,
-  as targetcli does, so targetcli/rtslib see which device it is), with a
-  T10 unit serial (``wwn/vpd_unit_serial``: without one the LUN has no VPD
-  0x80/0x83 identifier and udev on the initiator makes no
-  ``/dev/disk/by-id`` link). iblock opens the device exclusively, direct,
-  no page cache: only the **standby** exports its disk, while the active's
-  pool holds its own disk (seen on Linux 6.1: ``zpool create`` on an
-  iblock-exported device fails with EBUSY, and iblock on a pool's disk
-  too), so one disk never has two holders;
-* the port's target ``srpt/0x<port GID, 32 hex digits>/tpgt_1`` (the form
-  rtslib/targetcli use, so ``targetcli ls`` and ``targetctl save`` see it),
-  its ``lun/lun_<n>`` linked to the backstore;
-* one ACL per initiator, ``tpgt_1/acls/<name>/lun_<n>`` linked to that LUN.
-  ib_srpt's TPG has no "generate ACLs" mode. Under a GID-named target the
-  name it checks is the initiator port ID ``0x<initiator_ext><port GUID>``
-  (32 hex digits; ``initiator_ext`` is 0 unless the login sets it), for
-  InfiniBand and RDMA/CM logins alike; :py:func:`acl_name` derives it from
-  the peer's port GID;
-* ``srpt/discovery_auth/rdma_cm_port``: the RDMA/CM listener (RoCE/iWARP).
+port, to the peer's initiator only. The objects are the kernel's: an
+**iblock** backstore ``core/iblock_0/<name>`` on the block device, with a T10
+unit serial; the port's target ``srpt/0x<port GID, 32 hex digits>/tpgt_1``,
+its ``lun/lun_<n>`` linked to the backstore; one ACL per initiator,
+``tpgt_1/acls/<name>/lun_<n>`` linked to that LUN (:py:func:`acl_name`);
+``srpt/discovery_auth/rdma_cm_port``, the RDMA/CM listener (RoCE/iWARP).
+``mdtmirror_lib.lio_tree`` holds them, one class each, and why each is made
+so (and why configfs directly, not python3-rtslib-fb).
 
 Persistence is LIO's own: :py:func:`save_config` writes the running tree
 as rtslib's ``saveconfig.json`` (Debian: ``/etc/rtslib-fb-target/``,
@@ -34,202 +20,44 @@ restored at boot by ``rtslib-fb-targetctl.service``; Red Hat:
 ``rdma_cm_port``; :py:func:`rdma_cm_port_conf` renders the systemd-tmpfiles
 line that sets it, run after the restore.
 
-Why configfs directly, not python3-rtslib-fb: rtslib is a system-Python
-package that Salt's own Python (onedir) cannot import, and it adds nothing
-here that a few ``mkdir``/``symlink``/``write`` calls do not do; its
-saveconfig format is kept so the distribution's restore service works.
-
 Configuration (``config.get``): ``mdtmirror:sysroot``,
 ``mdtmirror:paths:lio_target`` (default ``/sys/kernel/config/target``),
 ``mdtmirror:paths:infiniband`` (``/sys/class/infiniband``).
 """
 
-import errno
-import json
-import os
-import re
-import stat
-import uuid
-
-from salt.exceptions import CommandExecutionError, SaltInvocationError
-
 import mdtmirror_lib
 
 mdtmirror_lib = mdtmirror_lib.current()  # the copy on disk now (after a saltutil.sync_all upgrade)
-from mdtmirror_lib import hostio  # noqa: E402  (after current(): the fresh copy)
+from mdtmirror_lib import hostio, lio_parse, lio_tree  # noqa: E402  (after current(): the fresh copy)
 
 __virtualname__ = "lio"
 
-__all__ = [
-    "is_loaded",
-    "delete_backstore",
-    "fabric_ready",
-    "running_rdma_cm_port",
-    "validate_backstore",
-    "backstore_attributes",
-    "set_backstore_attr",
-    "list_backstores",
-    "list_targets",
-    "local_ports",
-    "local_targets",
-    "port_target",
-    "acl_name",
-    "default_serial",
-    "initiator_by_id",
-    "create_backstore",
-    "add_lun",
-    "add_acl",
-    "del_acl",
-    "enable_target",
-    "running_config",
-    "save_config",
-    "rdma_cm_port_conf",
-]
+# What Salt exposes as lio.* (the library's helpers stay out of the CLI).
+__all__ = (
+    "is_loaded delete_backstore fabric_ready running_rdma_cm_port validate_backstore backstore_attributes "
+    "set_backstore_attr list_backstores list_targets local_ports local_targets port_target acl_name "
+    "default_serial initiator_by_id create_backstore add_lun add_acl del_acl enable_target running_config "
+    "save_config rdma_cm_port_conf"
+).split()
 
-_DEFAULT_PATHS = {
-    "lio_target": "/sys/kernel/config/target",
-    "infiniband": "/sys/class/infiniband",
-}
-
-# Backstore plugins by configfs HBA directory prefix (rtslib's names).
-_PLUGINS = {"iblock": "block", "fileio": "fileio", "pscsi": "pscsi", "rd_mcp": "ramdisk", "user": "user"}
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
-_HEX32 = re.compile(r"^(0x)?([0-9a-f]{32})$")
-# LIO's company_id for the NAA identifier it derives from the unit serial.
-LIO_COMPANY_ID = "001405"
-TPG = "tpgt_1"
+_DEFAULT_PATHS = {"lio_target": "/sys/kernel/config/target", "infiniband": "/sys/class/infiniband"}
 
 
 def __virtual__():
     return __virtualname__
 
 
-# --------------------------------------------------------------------------
-# paths and I/O
-# --------------------------------------------------------------------------
-
-
-def _config(key, default=None):
-    return __salt__["config.get"](key, default)
-
-
 def _path(key):
-    return hostio.host_path(_config, key, _DEFAULT_PATHS)
+    return hostio.host_path(__salt__["config.get"], key, _DEFAULT_PATHS)
 
 
-def _root():
-    return _path("lio_target")
+def _tree():
+    """The configfs tree where ``mdtmirror:paths:lio_target`` (under the sysroot) says it is."""
+    return lio_tree.Root(_path("lio_target"))
 
 
-def _srpt():
-    path = os.path.join(_root(), "srpt")
-    if not os.path.isdir(path):
-        raise CommandExecutionError(
-            f"LIO's SRP fabric is not ready: {path} does not exist "
-            "(load target_core_mod, target_core_file and ib_srpt, then lio.fabric_ready)"
-        )
-    return path
-
-
-def _read(path, default=None):
-    value = hostio.read_attr(path)
-    return default if value is None else value.strip()
-
-
-def _write(path, value, what):
-    """One write(2) of ``value`` to a configfs attribute; errors name ``what``."""
-    try:
-        fd = os.open(path, os.O_WRONLY)
-        try:
-            os.write(fd, f"{value}\n".encode())
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        raise CommandExecutionError(
-            f"LIO refused {what}: writing {value!r} to {path}: {errno.errorcode.get(exc.errno, exc.errno)} "
-            f"({exc.strerror}); the kernel log (dmesg) says why"
-        ) from exc
-
-
-def _mkdir(path, what):
-    try:
-        os.mkdir(path)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise CommandExecutionError(
-            f"LIO refused {what}: mkdir {path}: {errno.errorcode.get(exc.errno, exc.errno)} ({exc.strerror})"
-        ) from exc
-
-
-def _symlink(source, link, what):
-    try:
-        os.symlink(source, link)
-    except OSError as exc:
-        raise CommandExecutionError(
-            f"LIO refused {what}: ln -s {source} {link}: {errno.errorcode.get(exc.errno, exc.errno)} ({exc.strerror})"
-        ) from exc
-
-
-def _subdirs(path):
-    try:
-        return sorted(
-            e
-            for e in os.listdir(path)
-            if os.path.isdir(os.path.join(path, e)) and not os.path.islink(os.path.join(path, e))
-        )
-    except OSError:
-        return []
-
-
-def _links(path):
-    """``{name: absolute target}`` of the symlinks in a configfs directory."""
-    result = {}
-    try:
-        names = os.listdir(path)
-    except OSError:
-        return result
-    for entry in names:
-        full = os.path.join(path, entry)
-        if os.path.islink(full):
-            result[entry] = os.path.normpath(os.path.join(path, os.readlink(full)))
-    return result
-
-
-def _check_name(kind, name):
-    if not isinstance(name, str) or not _NAME_RE.match(name):
-        raise SaltInvocationError(f"invalid LIO {kind} name {name!r}: use letters, digits and _ . : -")
-
-
-def _check_lun(lun):
-    try:
-        lun = int(lun)
-    except (TypeError, ValueError):
-        raise SaltInvocationError(f"invalid LUN {lun!r}: an integer 0..65535") from None
-    if not 0 <= lun <= 65535:
-        raise SaltInvocationError(f"invalid LUN {lun}: an integer 0..65535")
-    return lun
-
-
-# --------------------------------------------------------------------------
-# pure helpers
-# --------------------------------------------------------------------------
-
-
-def parse_info(text):
-    """
-    A backstore's ``info`` file -> dict: ``Status: ACTIVATED  Max Queue Depth: 0 ...
-    iBlock device: loop0  UDEV PATH: /dev/loop0 ...`` (keys as LIO prints them).
-    """
-    info = {}
-    for match in re.finditer(r"([A-Za-z][A-Za-z0-9 ]*?):\s+(\S+)", text or ""):
-        info[match.group(1).strip()] = match.group(2)
-    return info
-
-
-def parse_unit_serial(text):
-    """``T10 VPD Unit Serial Number: abc`` -> ``abc`` (empty: no serial)."""
-    return (text or "").split(":", 1)[-1].strip() if text else ""
+def _disk_problem(dev, **kwargs):
+    return __salt__["mdtmirror.disk_problem"](dev, **kwargs)
 
 
 def acl_name(initiator, initiator_ext=0):
@@ -247,27 +75,7 @@ def acl_name(initiator, initiator_ext=0):
 
         salt '*' lio.acl_name fe80:0000:0000:0000:0002:c903:0003:cca7
     """
-    text = str(initiator).strip().lower()
-    if text.startswith("ib."):
-        text = "0x" + text[3:]
-    match = _HEX32.match(text)
-    if match:
-        return "0x" + match.group(2)
-    digits = text.replace(":", "")
-    if text.count(":") == 7 and re.fullmatch(r"[0-9a-f]{32}", digits):
-        return f"0x{int(initiator_ext):016x}{digits[16:]}"
-    raise SaltInvocationError(
-        f"invalid SRP initiator {initiator!r} for LIO: give the peer port's GID "
-        "(fe80:0000:0000:0000:xxxx:xxxx:xxxx:xxxx) or its initiator port ID (0x + 32 hex digits)"
-    )
-
-
-def target_name(gid):
-    """The GID-named srpt target of a port: ``0x`` + the GID's 32 hex digits."""
-    digits = str(gid).replace(":", "").lower()
-    if not re.fullmatch(r"[0-9a-f]{32}", digits):
-        raise CommandExecutionError(f"not a port GID: {gid!r}")
-    return "0x" + digits
+    return lio_parse.acl_name(initiator, initiator_ext)
 
 
 def default_serial(node, device):
@@ -283,17 +91,7 @@ def default_serial(node, device):
 
         salt '*' lio.default_serial mds01 MDT0
     """
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mdtmirror:{node}/{device}"))
-
-
-def naa_designator(serial, company_id=LIO_COMPANY_ID):
-    """
-    The NAA IEEE Registered Extended designator (VPD 0x83) LIO derives from a
-    unit serial: ``6`` + company_id + the serial's first 25 hex digits
-    (other characters skipped), zero-padded to 32 hex digits.
-    """
-    digits = "".join(c for c in str(serial).lower() if c in "0123456789abcdef")[:25]
-    return ("6" + company_id + digits).ljust(32, "0")
+    return lio_parse.default_serial(node, device)
 
 
 def initiator_by_id(serial):
@@ -307,7 +105,7 @@ def initiator_by_id(serial):
 
         salt '*' lio.initiator_by_id 8f0e5c1a-...
     """
-    return "/dev/disk/by-id/scsi-3" + naa_designator(serial)
+    return lio_parse.initiator_by_id(serial)
 
 
 def rdma_cm_port_conf(port, root="/sys/kernel/config/target"):
@@ -322,13 +120,7 @@ def rdma_cm_port_conf(port, root="/sys/kernel/config/target"):
 
         salt '*' lio.rdma_cm_port_conf 5555
     """
-    port = int(port)
-    return f"w {root}/srpt/discovery_auth/rdma_cm_port - - - - {port}\n"
-
-
-# --------------------------------------------------------------------------
-# reading the tree
-# --------------------------------------------------------------------------
+    return lio_parse.rdma_cm_port_conf(port, root)
 
 
 def is_loaded():
@@ -341,7 +133,7 @@ def is_loaded():
 
         salt '*' lio.is_loaded
     """
-    return os.path.isdir(os.path.join(_root(), "srpt"))
+    return _tree().is_loaded()
 
 
 def list_backstores():
@@ -355,31 +147,7 @@ def list_backstores():
 
         salt '*' lio.list_backstores
     """
-    core = os.path.join(_root(), "core")
-    result = {}
-    for hba in _subdirs(core):
-        prefix = hba.rsplit("_", 1)[0]
-        if prefix not in _PLUGINS:
-            continue
-        for name in _subdirs(os.path.join(core, hba)):
-            path = os.path.join(core, hba, name)
-            info = parse_info(_read(os.path.join(path, "info"), ""))
-            dev = _read(os.path.join(path, "udev_path")) or info.get("UDEV PATH") or info.get("File") or None
-            result[name] = {
-                "plugin": _PLUGINS[prefix],
-                "hba": hba,
-                "path": path,
-                "dev": dev,
-                "serial": parse_unit_serial(_read(os.path.join(path, "wwn", "vpd_unit_serial"), "")),
-                "enabled": _read(os.path.join(path, "enable")) == "1",
-                "status": info.get("Status"),
-                "exports": [],
-            }
-    for tname, target in list_targets().items():
-        for lun, linfo in target["luns"].items():
-            if linfo["backstore"] in result:
-                result[linfo["backstore"]]["exports"].append({"target": tname, "lun": lun})
-    return result
+    return _tree().list_backstores()
 
 
 def list_targets():
@@ -393,35 +161,7 @@ def list_targets():
 
         salt '*' lio.list_targets
     """
-    base = os.path.join(_root(), "srpt")
-    core = os.path.join(_root(), "core")
-    result = {}
-    for tname in _subdirs(base):
-        if tname == "discovery_auth":
-            continue
-        tpg = os.path.join(base, tname, TPG)
-        entry = {"tpg": os.path.isdir(tpg), "enabled": False, "luns": {}, "acls": {}}
-        if entry["tpg"]:
-            entry["enabled"] = _read(os.path.join(tpg, "enable")) == "1"
-            for lun_dir in _subdirs(os.path.join(tpg, "lun")):
-                backstore = None
-                for target in _links(os.path.join(tpg, "lun", lun_dir)).values():
-                    if target.startswith(core + os.sep):
-                        backstore = os.path.basename(target)
-                entry["luns"][int(lun_dir.split("_", 1)[1])] = {"backstore": backstore}
-            for acl in _subdirs(os.path.join(tpg, "acls")):
-                mapped = {}
-                for mlun in _subdirs(os.path.join(tpg, "acls", acl)):
-                    if not mlun.startswith("lun_"):
-                        continue
-                    tpg_lun = None
-                    for target in _links(os.path.join(tpg, "acls", acl, mlun)).values():
-                        if os.path.basename(target).startswith("lun_"):
-                            tpg_lun = int(os.path.basename(target).split("_", 1)[1])
-                    mapped[int(mlun.split("_", 1)[1])] = tpg_lun
-                entry["acls"][acl] = mapped
-        result[tname] = entry
-    return result
+    return _tree().list_targets()
 
 
 def local_ports():
@@ -435,10 +175,7 @@ def local_ports():
 
         salt '*' lio.local_ports
     """
-    ports = hostio.rdma_ports(_path("infiniband"))
-    for port in ports:
-        port["target"] = target_name(port["gid"]) if port["gid"] else None
-    return ports
+    return lio_parse.with_targets(hostio.rdma_ports(_path("infiniband")))
 
 
 def local_targets():
@@ -456,33 +193,7 @@ def local_targets():
         salt '*' lio.local_targets
     """
     targets = list_targets() if is_loaded() else {}
-    result = []
-    for port in local_ports():
-        if not port["target"]:
-            continue
-        guid = (port["node_guid"] or "").replace(":", "")
-        info = targets.get(port["target"], {})
-        result.append(
-            {
-                "target": port["target"],
-                "enabled": bool(info.get("enabled")),
-                "scheme": "port_gid",
-                "hca": port["hca"],
-                "port": port["port"],
-                "link_layer": port["link_layer"],
-                "gid": port["gid"],
-                "login_info": {
-                    "tid_ext": guid,
-                    "ioc_guid": guid,
-                    "pkey": "ffff",
-                    "dgid": port["gid"].replace(":", ""),
-                    "service_id": guid,
-                }
-                if guid
-                else {},
-            }
-        )
-    return result
+    return lio_parse.local_targets(local_ports(), targets)
 
 
 def port_target(hca=None, port=None):
@@ -497,27 +208,7 @@ def port_target(hca=None, port=None):
         salt '*' lio.port_target
         salt '*' lio.port_target hca=mlx5_0 port=1
     """
-    ports = [
-        p
-        for p in local_ports()
-        if (hca is None or p["hca"] == hca) and (port is None or p["port"] == int(port)) and p["target"]
-    ]
-    if len(ports) > 1 and hca is None and port is None:
-        active = [p for p in ports if "ACTIVE" in (p["state"] or "")]
-        if len(active) == 1:
-            ports = active
-    if len(ports) != 1:
-        listing = ", ".join(f"{p['hca']} port {p['port']} ({p['state']})" for p in local_ports()) or "none"
-        raise CommandExecutionError(
-            f"cannot choose one local RDMA port for the LIO SRP target (hca={hca} port={port}): "
-            f"{len(ports)} match; ports: {listing}. Set hca and port."
-        )
-    return ports[0]["target"]
-
-
-# --------------------------------------------------------------------------
-# changing the tree
-# --------------------------------------------------------------------------
+    return lio_parse.port_target(local_ports(), hca=hca, port=port)
 
 
 def running_rdma_cm_port():
@@ -530,8 +221,7 @@ def running_rdma_cm_port():
 
         salt '*' lio.running_rdma_cm_port
     """
-    value = _read(os.path.join(_root(), "srpt", "discovery_auth", "rdma_cm_port"))
-    return int(value) if value and value.isdigit() and value != "0" else None
+    return _tree().running_rdma_cm_port()
 
 
 def validate_backstore(name, dev, new=False):
@@ -548,17 +238,7 @@ def validate_backstore(name, dev, new=False):
 
         salt '*' lio.validate_backstore MDT0 /dev/disk/by-id/scsi-35000c500a1b2c3d4 new=True
     """
-    _check_name("backstore", name)
-    if not isinstance(dev, str) or not dev.startswith("/"):
-        raise SaltInvocationError(f"backstore {name}: device {dev!r} must be an absolute path")
-    # Missing is allowed here (a zvol made earlier in the same run); a file or directory never is.
-    if os.path.exists(dev) and not stat.S_ISBLK(os.stat(dev).st_mode):
-        raise SaltInvocationError(f"backstore {name}: {dev} is not a block device")
-    if new and os.path.exists(dev):
-        problem = __salt__["mdtmirror.disk_problem"](dev, block=False, exclusive=True)
-        if problem:
-            raise CommandExecutionError(f"backstore {name}: device {dev} {problem}")
-    return True
+    return lio_tree.validate_backstore(name, dev, new=new, disk_problem=_disk_problem)
 
 
 def backstore_attributes(name):
@@ -571,11 +251,7 @@ def backstore_attributes(name):
 
         salt '*' lio.backstore_attributes MDT0
     """
-    stores = list_backstores()
-    if name not in stores:
-        raise CommandExecutionError(f"no LIO backstore {name}")
-    path = os.path.join(stores[name]["path"], "attrib")
-    return {entry: _read(os.path.join(path, entry)) for entry in sorted(os.listdir(path))}
+    return _tree().backstore_attributes(name)
 
 
 def set_backstore_attr(name, attr, value):
@@ -589,14 +265,7 @@ def set_backstore_attr(name, attr, value):
 
         salt '*' lio.set_backstore_attr MDT0 is_nonrot 1
     """
-    stores = list_backstores()
-    if name not in stores:
-        raise CommandExecutionError(f"no LIO backstore {name}")
-    path = os.path.join(stores[name]["path"], "attrib", attr)
-    if not os.path.exists(path):
-        raise SaltInvocationError(f"LIO backstore {name} has no attribute {attr!r}")
-    _write(path, value, f"backstore {name} attribute {attr}")
-    return True
+    return _tree().set_backstore_attr(name, attr, value)
 
 
 def fabric_ready(rdma_cm_port=None):
@@ -611,23 +280,7 @@ def fabric_ready(rdma_cm_port=None):
 
         salt '*' lio.fabric_ready rdma_cm_port=5555
     """
-    root = _root()
-    if not os.path.isdir(root):
-        raise CommandExecutionError(
-            f"LIO is not loaded or configfs is not mounted: {root} does not exist "
-            "(modprobe target_core_mod; mount -t configfs configfs /sys/kernel/config)"
-        )
-    changes = {}
-    srpt = os.path.join(root, "srpt")
-    if not os.path.isdir(srpt):
-        _mkdir(srpt, "the srpt fabric (is ib_srpt loaded?)")
-        changes["fabric"] = "srpt"
-    if rdma_cm_port is not None:
-        path = os.path.join(srpt, "discovery_auth", "rdma_cm_port")
-        if _read(path) != str(int(rdma_cm_port)):
-            _write(path, int(rdma_cm_port), "the RDMA/CM port")
-            changes["rdma_cm_port"] = int(rdma_cm_port)
-    return changes
+    return _tree().fabric_ready(rdma_cm_port)
 
 
 def create_backstore(name, dev, serial, attributes=None):
@@ -643,39 +296,7 @@ def create_backstore(name, dev, serial, attributes=None):
 
         salt '*' lio.create_backstore MDT0 /dev/disk/by-id/scsi-35000c500a1b2c3d4 serial=$(uuidgen)
     """
-    _check_name("backstore", name)
-    if name in list_backstores():
-        raise CommandExecutionError(f"LIO backstore {name} exists already")
-    if not os.path.exists(dev):
-        raise CommandExecutionError(f"cannot export {dev} as {name}: it does not exist")
-    validate_backstore(name, dev, new=True)  # a disk another holder has open: refused before any mkdir
-    # One HBA directory holds any number of backstores (rtslib restores
-    # them under its own numbering; names are what identify them).
-    hba = os.path.join(_root(), "core", "iblock_0")
-    _mkdir(hba, f"the iblock HBA for {name}")
-    path = os.path.join(hba, name)
-    _mkdir(path, f"backstore {name}")
-    try:
-        _write(os.path.join(path, "control"), f"udev_path={dev}", f"backstore {name}'s device")
-        # Also the attribute: targetcli/rtslib read the device from it.
-        _write(os.path.join(path, "udev_path"), dev, f"backstore {name}'s udev_path")
-        _write(os.path.join(path, "wwn", "vpd_unit_serial"), serial, f"backstore {name}'s unit serial")
-        for attr, value in sorted((attributes or {}).items()):
-            _write(os.path.join(path, "attrib", attr), value, f"backstore {name} attribute {attr}")
-        # iblock opens the device here: EBUSY when another holder (an imported pool) has it.
-        _write(os.path.join(path, "enable"), 1, f"enabling backstore {name}")
-    except CommandExecutionError:
-        # A half-made backstore would block the next attempt: remove it.
-        try:
-            os.rmdir(path)
-        except OSError:
-            pass
-        raise
-    return {"name": name, "dev": dev, "serial": serial}
-
-
-def _tpg(target):
-    return os.path.join(_srpt(), target, TPG)
+    return _tree().create_backstore(name, dev, serial, attributes=attributes, disk_problem=_disk_problem)
 
 
 def add_lun(target, lun, backstore):
@@ -689,18 +310,7 @@ def add_lun(target, lun, backstore):
 
         salt '*' lio.add_lun 0xfe800000000000000002c90300b77f41 0 MDT0
     """
-    lun = _check_lun(lun)
-    stores = list_backstores()
-    if backstore not in stores:
-        raise CommandExecutionError(f"no LIO backstore {backstore} (known: {', '.join(stores) or 'none'})")
-    tdir = os.path.join(_srpt(), target)
-    _mkdir(tdir, f"srpt target {target} (is it a local port's GID?)")
-    tpg = os.path.join(tdir, TPG)
-    _mkdir(tpg, f"TPG 1 of {target}")
-    lun_dir = os.path.join(tpg, "lun", f"lun_{lun}")
-    _mkdir(lun_dir, f"LUN {lun} of {target}")
-    _symlink(stores[backstore]["path"], os.path.join(lun_dir, backstore), f"LUN {lun} -> {backstore}")
-    return {"target": target, "lun": lun, "backstore": backstore}
+    return _tree().add_lun(target, lun, backstore)
 
 
 def add_acl(target, initiator, lun):
@@ -714,19 +324,7 @@ def add_acl(target, initiator, lun):
 
         salt '*' lio.add_acl 0xfe80...7f41 0x00000000000000000002c9030003cca7 0
     """
-    lun = _check_lun(lun)
-    name = acl_name(initiator)
-    tpg = _tpg(target)
-    lun_dir = os.path.join(tpg, "lun", f"lun_{lun}")
-    if not os.path.isdir(lun_dir):
-        raise CommandExecutionError(f"target {target} has no LUN {lun} to give {name}")
-    acl = os.path.join(tpg, "acls", name)
-    _mkdir(acl, f"ACL {name} of {target}")
-    mapped = os.path.join(acl, f"lun_{lun}")
-    _mkdir(mapped, f"mapped LUN {lun} of ACL {name}")
-    if not _links(mapped):
-        _symlink(lun_dir, os.path.join(mapped, f"lun_{lun}"), f"ACL {name} LUN {lun}")
-    return {"target": target, "acl": name, "lun": lun}
+    return _tree().add_acl(target, initiator, lun)
 
 
 def del_acl(target, name):
@@ -740,19 +338,7 @@ def del_acl(target, name):
 
         salt '*' lio.del_acl 0xfe80...7f41 0x00000000000000000002c9030003cca7
     """
-    acl = os.path.join(_tpg(target), "acls", name)
-    if not os.path.isdir(acl):
-        raise CommandExecutionError(f"srpt target {target} has no ACL {name}")
-    try:
-        for mlun in _subdirs(acl):
-            if mlun.startswith("lun_"):
-                for link in _links(os.path.join(acl, mlun)):
-                    os.unlink(os.path.join(acl, mlun, link))
-                os.rmdir(os.path.join(acl, mlun))
-        os.rmdir(acl)
-    except OSError as exc:
-        raise CommandExecutionError(f"LIO refused removing ACL {name} of {target}: {exc}") from exc
-    return True
+    return _tree().del_acl(target, name)
 
 
 def delete_backstore(name):
@@ -768,30 +354,7 @@ def delete_backstore(name):
 
         salt '*' lio.delete_backstore MDT0
     """
-    _check_name("backstore", name)
-    stores = list_backstores()
-    if name not in stores:
-        return False
-    try:
-        for target, tinfo in list_targets().items():
-            tpg = _tpg(target)
-            luns = {lun for lun, linfo in tinfo["luns"].items() if linfo["backstore"] == name}
-            for acl, mapped in tinfo["acls"].items():
-                for mlun, tpg_lun in mapped.items():
-                    if tpg_lun in luns:
-                        mdir = os.path.join(tpg, "acls", acl, f"lun_{mlun}")
-                        for link in _links(mdir):
-                            os.unlink(os.path.join(mdir, link))
-                        os.rmdir(mdir)
-            for lun in sorted(luns):
-                ldir = os.path.join(tpg, "lun", f"lun_{lun}")
-                for link in _links(ldir):
-                    os.unlink(os.path.join(ldir, link))
-                os.rmdir(ldir)
-        os.rmdir(stores[name]["path"])
-    except OSError as exc:
-        raise CommandExecutionError(f"LIO refused removing backstore {name} or its LUNs: {exc}") from exc
-    return True
+    return _tree().delete_backstore(name)
 
 
 def enable_target(target):
@@ -804,26 +367,7 @@ def enable_target(target):
 
         salt '*' lio.enable_target 0xfe800000000000000002c90300b77f41
     """
-    path = os.path.join(_tpg(target), "enable")
-    if not os.path.exists(path):
-        raise CommandExecutionError(f"srpt target {target} has no TPG 1 to enable")
-    _write(path, 1, f"enabling {target}")
-    return True
-
-
-# --------------------------------------------------------------------------
-# persistence: rtslib's saveconfig.json
-# --------------------------------------------------------------------------
-
-
-def _attrs(path):
-    result = {}
-    for entry in sorted(os.listdir(path)) if os.path.isdir(path) else []:
-        value = _read(os.path.join(path, entry))
-        if value is None:
-            continue
-        result[entry] = int(value) if re.fullmatch(r"-?\d+", value) else value
-    return result
+    return _tree().enable_target(target)
 
 
 def running_config():
@@ -838,73 +382,7 @@ def running_config():
 
         salt '*' lio.running_config
     """
-    stores = list_backstores()
-    storage_objects = []
-    for name, info in sorted(stores.items()):
-        if info["plugin"] not in ("block", "fileio"):
-            continue
-        obj = {
-            "attributes": _attrs(os.path.join(info["path"], "attrib")),
-            "dev": info["dev"] or "",
-            "name": name,
-            "plugin": info["plugin"],
-            "wwn": info["serial"],
-        }
-        # rtslib refuses the hw_* (read-only) attributes on restore.
-        obj["attributes"] = {k: v for k, v in obj["attributes"].items() if not k.startswith("hw_")}
-        if info["plugin"] == "block":
-            obj["readonly"] = parse_info(_read(os.path.join(info["path"], "info"), "")).get("readonly") == "1"
-        else:
-            # rtslib ignores the size of a block device on restore, but keeps the key.
-            size = parse_info(_read(os.path.join(info["path"], "info"), "")).get("Size")
-            obj["size"] = int(size) if size and size.isdigit() else 0
-            obj["aio"] = False
-        obj["write_back"] = obj["attributes"].get("emulate_write_cache") == 1
-        storage_objects.append(obj)
-    targets = []
-    srpt = os.path.join(_root(), "srpt")
-    for tname, tinfo in sorted(list_targets().items()):
-        if not tinfo["tpg"] or not tname.startswith("0x"):
-            continue
-        tpg_path = os.path.join(srpt, tname, TPG)
-        luns = [
-            {
-                "index": lun,
-                "storage_object": f"/backstores/{stores[linfo['backstore']]['plugin']}/{linfo['backstore']}",
-                "alias": linfo["backstore"],
-            }
-            for lun, linfo in sorted(tinfo["luns"].items())
-            if linfo["backstore"] in stores
-        ]
-        acls = [
-            {
-                "node_wwn": "ib." + acl[2:] if acl.startswith("0x") else acl,
-                "mapped_luns": [
-                    {"index": m, "tpg_lun": t, "write_protect": False}
-                    for m, t in sorted(mapped.items())
-                    if t is not None
-                ],
-            }
-            for acl, mapped in sorted(tinfo["acls"].items())
-        ]
-        targets.append(
-            {
-                "fabric": "srpt",
-                "wwn": "ib." + tname[2:],
-                "tpgs": [
-                    {
-                        "tag": 1,
-                        "enable": tinfo["enabled"],
-                        "attributes": _attrs(os.path.join(tpg_path, "attrib")),
-                        "parameters": {},
-                        "luns": luns,
-                        "node_acls": acls,
-                        "portals": [],
-                    }
-                ],
-            }
-        )
-    return {"fabric_modules": [], "storage_objects": storage_objects, "targets": targets}
+    return _tree().running_config()
 
 
 def save_config(path, test=False):
@@ -919,18 +397,4 @@ def save_config(path, test=False):
 
         salt '*' lio.save_config /etc/rtslib-fb-target/saveconfig.json
     """
-    text = json.dumps(running_config(), indent=2, sort_keys=True) + "\n"
-    try:
-        with open(path, encoding="utf-8") as handle:
-            current = handle.read()
-    except OSError:
-        current = None
-    changed = current != text
-    if changed and not test:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        tmp = f"{path}.mdtmirror-tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    return {"changed": changed, "path": path}
+    return _tree().save_config(path, test=test)
