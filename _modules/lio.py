@@ -33,12 +33,31 @@ from mdtmirror_lib import hostio, lio_parse, lio_tree  # noqa: E402  (after curr
 __virtualname__ = "lio"
 
 # What Salt exposes as lio.* (the library's helpers stay out of the CLI).
-__all__ = (
-    "is_loaded delete_backstore fabric_ready running_rdma_cm_port validate_backstore backstore_attributes "
-    "set_backstore_attr list_backstores list_targets local_ports local_targets port_target acl_name "
-    "default_serial initiator_by_id create_backstore add_lun add_acl del_acl enable_target running_config "
-    "save_config rdma_cm_port_conf"
-).split()
+__all__ = [
+    "is_loaded",
+    "delete_backstore",
+    "fabric_ready",
+    "running_rdma_cm_port",
+    "validate_backstore",
+    "backstore_attributes",
+    "set_backstore_attr",
+    "list_backstores",
+    "list_targets",
+    "local_ports",
+    "local_targets",
+    "port_target",
+    "acl_name",
+    "default_serial",
+    "initiator_by_id",
+    "create_backstore",
+    "add_lun",
+    "add_acl",
+    "del_acl",
+    "enable_target",
+    "running_config",
+    "save_config",
+    "rdma_cm_port_conf",
+]
 
 _DEFAULT_PATHS = {"lio_target": "/sys/kernel/config/target", "infiniband": "/sys/class/infiniband"}
 
