@@ -11,7 +11,7 @@ def _module(monkeypatch, context):
     module = load("_modules", "mdtmirror")
     computed = []
 
-    def settings(defaults=None, schema=None):
+    def settings(defaults=None, schema=None, formula="mdtmirror"):
         computed.append(1)
         return {"errors": [], "peer": None, "n": len(computed)}
 
