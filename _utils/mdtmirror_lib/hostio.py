@@ -100,15 +100,15 @@ def read_text(path):
         return None
 
 
-def write_text(path, text):
-    """Write a configuration file atomically (fsync'ed, mode 0644): a crash leaves the old or the new one."""
+def write_text(path, text, mode=0o644):
+    """Write a configuration file atomically (fsync'ed, ``mode``): a crash leaves the old or the new one."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = path + ".mdtmirror.tmp"
     with open(tmp, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
-    os.chmod(tmp, 0o644)
+    os.chmod(tmp, mode)
     os.replace(tmp, path)
 
 

@@ -227,7 +227,8 @@ class StorageObject(Node):
 
     def set_attribute(self, attr, value):
         path = os.path.join(self.path, "attrib", attr)
-        if not os.path.exists(path):
+        # A plain file of attrib/ only: "../enable" or "../../../../..." exists too, outside attrib/.
+        if os.path.basename(str(attr)) != attr or attr in (".", "..") or not os.path.isfile(path):
             raise SaltInvocationError(f"LIO backstore {self.name} has no attribute {attr!r}")
         write(path, value, f"backstore {self.name} attribute {attr}")
 
@@ -654,10 +655,7 @@ class Root(Node):
             current = None
         changed = current != text
         if changed and not test:
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            tmp = f"{path}.mdtmirror-tmp"
-            with open(tmp, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
+            # fsync'ed before the rename: the boot restores from this file, a crash right after a save must
+            # leave the old file or the new one, never an empty one.
+            hostio.write_text(path, text, mode=0o600)
         return {"changed": changed, "path": path}

@@ -266,11 +266,12 @@ def _complete(snapshot):
 
 def host_of(login_ref):
     """The SCSI host (``hostN``) of a login entry, ``hostN``, ``N`` or ``port-N:M``."""
+    given = login_ref
     if isinstance(login_ref, dict):
         if login_ref.get("host"):
             return login_ref["host"]
-        if "login" in login_ref and isinstance(login_ref["login"], dict):
-            return login_ref["login"].get("host")
+        if isinstance(login_ref.get("login"), dict) and login_ref["login"].get("host"):
+            return login_ref["login"]["host"]
         login_ref = login_ref.get("remote_port")
     if isinstance(login_ref, int) or (isinstance(login_ref, str) and login_ref.isdigit()):
         return f"host{int(login_ref)}"
@@ -280,7 +281,7 @@ def host_of(login_ref):
         match = _RPORT_RE.match(login_ref)
         if match:
             return f"host{match.group(1)}"
-    raise SaltInvocationError(f"invalid SRP login {login_ref!r}: give a login entry, hostN or port-N:M")
+    raise SaltInvocationError(f"invalid SRP login {given!r}: give a login entry, hostN or port-N:M")
 
 
 # --------------------------------------------------------------------------

@@ -18,7 +18,9 @@ Decisions the actions below share (the ``zfsmirror`` functions' docstrings have 
 - ``-f`` is never added by itself: ``create`` adds it only with ``force=True``
   for a disk that is in use in a way zpool can override, ``import_pool`` only
   with ``force=True`` for a pool the listing says was last used by another
-  host that no longer writes to it. Nothing here detaches or offlines a disk.
+  host that no longer writes to it. Nothing here offlines a disk; the one
+  detach is heal's, of a dead vdev whose disk came back under another name
+  (its label: this pool, that very vdev), attached again at once.
 - Snapshots are named ``<prefix><UTC time %Y%m%dT%H%M%SZ>``
   (``mdtmirror-20261124T121842Z``). The name is for people: retention and
   backups order snapshots by their creation txg, never by name, so older

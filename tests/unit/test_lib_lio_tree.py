@@ -251,6 +251,13 @@ def test_set_backstore_attr(captured_tree):
     assert (captured_tree / "core/fileio_0/disk0/attrib/is_nonrot").read_text() == "1\n"
     with pytest.raises(SaltInvocationError, match="LIO backstore disk0 has no attribute 'nope'"):
         root.set_backstore_attr("disk0", "nope", 1)
+    # A path out of attrib/ names no attribute, though the file it leads to exists.
+    enable = captured_tree / "core/fileio_0/disk0/enable"
+    before = enable.read_text() if enable.exists() else None
+    for attr in ("../enable", "..", "/etc/passwd"):
+        with pytest.raises(SaltInvocationError, match="has no attribute"):
+            root.set_backstore_attr("disk0", attr, 0)
+    assert (enable.read_text() if enable.exists() else None) == before
     with pytest.raises(CommandExecutionError, match="no LIO backstore MDT0"):
         root.set_backstore_attr("MDT0", "is_nonrot", 1)
 
@@ -263,3 +270,16 @@ def test_save_config_writes_only_a_change(captured_tree, tmp_path):
     assert root.save_config(path) == {"changed": True, "path": path}
     assert os.stat(path).st_mode & 0o777 == 0o600
     assert root.save_config(path) == {"changed": False, "path": path}
+
+
+def test_save_config_is_synced_before_it_replaces_the_file(captured_tree, tmp_path, monkeypatch):
+    """The boot restores from saveconfig.json: the new text is on disk before the rename makes it the file."""
+    root = lio_tree.Root(str(captured_tree))
+    path = str(tmp_path / "saveconfig.json")
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b))[1])
+    assert root.save_config(path)["changed"] is True
+    assert events == ["fsync", "replace"], events
+    assert os.stat(path).st_mode & 0o777 == 0o600

@@ -178,3 +178,10 @@ def test_config_files(host):
     assert root.persist_daemon_conf(LOGIN_LINE) is False
     assert root.module.persist_options({"dev_loss_tmo": 30}) is True
     assert root.module.options()["persisted"] == {"dev_loss_tmo": "30"}
+
+
+@pytest.mark.parametrize("login", [{"login": {}}, {"login": {"host": None}}, {}, None, "sda", {"remote_port": "x"}])
+def test_disks_of_something_that_names_no_login_is_refused_by_name(host, login):
+    """Not a TypeError from deep inside: the refusal names what was given."""
+    with pytest.raises(SaltInvocationError, match="invalid SRP login"):
+        make_root(host).disks(login, timeout=0)
