@@ -19,6 +19,7 @@ import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from tests.captures import captures_dir, scst_capture
+from tests.unit.test_lib_srp_parse import dump_blocks
 
 LOGIN_LINE = "id_ext=005400fffe123456,ioc_guid=005400fffe123456,dest=10.0.2.15:5555"
 # rdma-core Documentation/ibsrpdm.md (commit 691953d8d502), "ibsrpdm -c" example: format from documentation.
@@ -30,21 +31,6 @@ id_ext=20030003BA27CF53,ioc_guid=0005ad00000013e7,dgid=fe800000000000000005ad000
 
 def srp_capture(name):
     return captures_dir() / "linux-6.1-openzfs-2.3.2" / "srp" / name
-
-
-def dump_blocks(text):
-    """``== <path>`` then ``attr=value`` / ``attr: value`` lines (see test_srp_pure)."""
-    blocks, current = {}, None
-    for line in text.splitlines():
-        if line.startswith("== "):
-            current = blocks.setdefault(line[3:].split(" -> ")[0].strip(), {})
-            continue
-        match = re.match(r"^([a-z_]+)(?:=|: )(.*)$", line) if current is not None else None
-        if match:
-            current[match.group(1)] = match.group(2).rstrip()
-        else:
-            current = None
-    return blocks
 
 
 def write_attrs(directory, attrs):
