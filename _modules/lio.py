@@ -157,8 +157,10 @@ def is_loaded():
 
 def list_backstores():
     """
-    Return every backstore: plugin (``block``, ``fileio``...), HBA directory,
-    device, unit serial, enabled, and the targets' LUNs exporting it.
+    Return every backstore by name: plugin (``block``, ``fileio``...), HBA
+    directory, device, unit serial, enabled, and the targets' LUNs exporting
+    it. A name two HBAs hold is listed as ``<hba>/<name>`` for each (and
+    managed by neither name until one is removed).
 
     CLI Example:
 

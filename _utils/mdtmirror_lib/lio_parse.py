@@ -24,7 +24,8 @@ DEFAULT_ROOT = "/sys/kernel/config/target"
 
 
 def check_name(kind, name):
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    # "." and ".." fit the characters but name a directory above (a path out of configfs' object).
+    if not isinstance(name, str) or not _NAME_RE.match(name) or name in (".", ".."):
         raise SaltInvocationError(f"invalid LIO {kind} name {name!r}: use letters, digits and _ . : -")
 
 

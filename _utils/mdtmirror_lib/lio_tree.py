@@ -45,6 +45,7 @@ here that a few ``mkdir``/``symlink``/``write`` calls do not do; its
 saveconfig format is kept so the distribution's restore service works.
 """
 
+import collections
 import json
 import os
 import stat
@@ -340,12 +341,17 @@ class LUN(Node):
         self.tpg = tpg
         self.number = number
 
-    def storage_object_name(self, core):
-        name = None
+    def storage_object_path(self, core):
+        """The storage object the LUN's symlink reaches (``<core>/<hba>/<name>``), or None."""
+        path = None
         for target in links(self.path).values():
             if target.startswith(core + os.sep):
-                name = os.path.basename(target)
-        return name
+                path = target
+        return path
+
+    def storage_object_name(self, core):
+        path = self.storage_object_path(core)
+        return os.path.basename(path) if path else None
 
     def create(self, storage_object):
         target = self.tpg.target.name
@@ -443,6 +449,7 @@ class Root(Node):
         return self.fabric
 
     def tpg(self, target):
+        check_name("srpt target", target)
         return self.ready_fabric().target(target).tpg
 
     def backstores(self):
@@ -451,28 +458,58 @@ class Root(Node):
     # ---- reading ----
 
     def list_backstores(self):
-        result = {}
-        for backstore in self.backstores():
-            for obj in backstore.storage_objects():
-                result[obj.name] = dict(obj.dump(), exports=[])
-        for tname, target in self.list_targets().items():
-            for lun, linfo in target["luns"].items():
-                if linfo["backstore"] in result:
-                    result[linfo["backstore"]]["exports"].append({"target": tname, "lun": lun})
+        """
+        Every storage object by name; a name two HBAs hold (targetcli makes
+        ``block/MDT0`` and ``fileio/MDT0`` side by side) is listed as
+        ``<hba>/<name>`` for each, since a bare name would say only one.
+        Exports are matched by the path a LUN's symlink reaches.
+        """
+        objects = [obj for backstore in self.backstores() for obj in backstore.storage_objects()]
+        holders = collections.Counter(obj.name for obj in objects)
+        result, key_of_path = {}, {}
+        for obj in objects:
+            key = obj.name if holders[obj.name] == 1 else f"{obj.backstore.hba}/{obj.name}"
+            result[key] = dict(obj.dump(), exports=[])
+            key_of_path[obj.path] = key
+        for target in self.fabric.targets():
+            if not target.tpg.exists():
+                continue
+            for lun in target.tpg.luns():
+                key = key_of_path.get(lun.storage_object_path(self.core))
+                if key is not None:
+                    result[key]["exports"].append({"target": target.name, "lun": lun.number})
         return result
+
+    @staticmethod
+    def _entry(stores, name):
+        """``stores[name]``; None when there is none; an error when two HBAs hold that name."""
+        if name in stores:
+            return stores[name]
+        both = sorted(key for key in stores if key.rpartition("/")[2] == name and "/" in key)
+        if both:
+            raise CommandExecutionError(
+                f"LIO backstore name {name} is held by more than one HBA ({', '.join(both)}): "
+                "remove the one that is not the MDT's (targetcli) before managing it"
+            )
+        return None
 
     def list_targets(self):
         return {target.name: target.tpg.dump(self.core) for target in self.fabric.targets()}
 
     def storage_object(self, name):
         """The storage object ``name`` as ``list_backstores`` finds it, or an error."""
-        stores = self.list_backstores()
-        if name not in stores:
+        entry = self._entry(self.list_backstores(), name)
+        if entry is None:
             raise CommandExecutionError(f"no LIO backstore {name}")
-        return StorageObject(Backstore(self, stores[name]["hba"]), name)
+        return StorageObject(Backstore(self, entry["hba"]), name)
 
     def backstore_attributes(self, name):
-        return self.storage_object(name).attributes()
+        obj = self.storage_object(name)
+        try:
+            return obj.attributes()
+        except OSError as exc:
+            # Listed a moment ago, gone (or half made) now: say which backstore, not a bare errno.
+            raise CommandExecutionError(f"cannot read the attributes of LIO backstore {name}: {exc}") from exc
 
     def running_rdma_cm_port(self):
         value = read(self.fabric.rdma_cm_port_path)
@@ -499,7 +536,7 @@ class Root(Node):
 
     def create_backstore(self, name, dev, serial, attributes=None, disk_problem=None):
         check_name("backstore", name)
-        if name in self.list_backstores():
+        if self._entry(self.list_backstores(), name) is not None:
             raise CommandExecutionError(f"LIO backstore {name} exists already")
         if not os.path.exists(dev):
             raise CommandExecutionError(f"cannot export {dev} as {name}: it does not exist")
@@ -515,12 +552,14 @@ class Root(Node):
     def add_lun(self, target, lun, backstore):
         lun = check_lun(lun)
         stores = self.list_backstores()
-        if backstore not in stores:
+        entry = self._entry(stores, backstore)
+        if entry is None:
             raise CommandExecutionError(f"no LIO backstore {backstore} (known: {', '.join(stores) or 'none'})")
+        check_name("srpt target", target)
         tgt = self.ready_fabric().target(target)
         tgt.create()
         tgt.tpg.create()
-        tgt.tpg.lun(lun).create(StorageObject(Backstore(self, stores[backstore]["hba"]), backstore))
+        tgt.tpg.lun(lun).create(StorageObject(Backstore(self, entry["hba"]), backstore))
         return {"target": target, "lun": lun, "backstore": backstore}
 
     def add_acl(self, target, initiator, lun):
@@ -536,7 +575,19 @@ class Root(Node):
         return {"target": target, "acl": name, "lun": lun}
 
     def del_acl(self, target, name):
-        acl = self.tpg(target).acl(name)
+        """
+        ``name`` as the ACL is named (``0x...``, or an address ib_srpt took
+        from an RDMA/CM login), or as ``add_acl`` was given it: the peer's
+        port GID or rtslib's ``ib.`` form reach the ``0x...`` ACL made of it.
+        """
+        tpg = self.tpg(target)
+        check_name("ACL", name)
+        acl = tpg.acl(name)
+        if not acl.exists():
+            try:
+                acl = tpg.acl(acl_name(name))
+            except SaltInvocationError:
+                pass
         if not acl.exists():
             raise CommandExecutionError(f"srpt target {target} has no ACL {name}")
         try:
@@ -548,19 +599,20 @@ class Root(Node):
     def delete_backstore(self, name):
         check_name("backstore", name)
         stores = self.list_backstores()
-        if name not in stores:
+        entry = self._entry(stores, name)
+        if entry is None:
             return False
         try:
             for target, tinfo in self.list_targets().items():
                 tpg = self.tpg(target)
-                luns = {lun for lun, linfo in tinfo["luns"].items() if linfo["backstore"] == name}
+                luns = {export["lun"] for export in entry["exports"] if export["target"] == target}
                 for acl, mapped in tinfo["acls"].items():
                     for mlun, tpg_lun in mapped.items():
                         if tpg_lun in luns:
                             tpg.acl(acl).mapped_lun(mlun).delete()
                 for lun in sorted(luns):
                     tpg.lun(lun).delete()
-            StorageObject(Backstore(self, stores[name]["hba"]), name).delete()
+            StorageObject(Backstore(self, entry["hba"]), name).delete()
         except OSError as exc:
             raise CommandExecutionError(f"LIO refused removing backstore {name} or its LUNs: {exc}") from exc
         return True

@@ -283,3 +283,74 @@ def test_save_config_is_synced_before_it_replaces_the_file(captured_tree, tmp_pa
     assert root.save_config(path)["changed"] is True
     assert events == ["fsync", "replace"], events
     assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_del_acl_takes_the_name_add_acl_was_given(tmp_path, configfs_mkdir):
+    (tmp_path / "core").mkdir()
+    root = lio_tree.Root(str(tmp_path))
+    root.fabric_ready()
+    lio_tree.Backstore(root, "iblock_0").create("the HBA")
+    lio_tree.Backstore(root, "iblock_0").storage_object("MDT0").create("/dev/sdb", "abc")
+    root.add_lun(TARGET, 0, "MDT0")
+    gid = "fe80:0000:0000:0000:5054:00ff:fe12:3456"
+    root.add_acl(TARGET, gid, 0)
+    assert root.del_acl(TARGET, gid) is True  # the GID reaches the 0x... ACL made of it
+    assert root.list_targets()[TARGET]["acls"] == {}
+    root.add_acl(TARGET, gid, 0)
+    assert root.del_acl(TARGET, "ib." + ACL[2:]) is True
+    # An ACL ib_srpt names by the RDMA/CM address (the capture's 10.0.2.15) is removed by that name.
+    (tmp_path / "srpt" / TARGET / "tpgt_1" / "acls" / "10.0.2.15").mkdir()
+    assert root.del_acl(TARGET, "10.0.2.15") is True
+    # Names that lead out of acls/ are refused before anything is looked at.
+    lun_dir = tmp_path / "srpt" / TARGET / "tpgt_1" / "lun"
+    for name in ("..", "."):
+        with pytest.raises(SaltInvocationError, match="invalid LIO ACL name"):
+            root.del_acl(TARGET, name)
+    with pytest.raises(SaltInvocationError, match="invalid LIO srpt target name"):
+        root.del_acl("..", "lun")
+    assert lun_dir.is_dir()
+
+
+def _storage_object(root_dir, hba, name):
+    path = root_dir / "core" / hba / name
+    (path / "attrib").mkdir(parents=True)
+    (path / "attrib" / "is_nonrot").write_text("0\n")
+    (path / "enable").write_text("1\n")
+    return path
+
+
+def test_a_name_two_hbas_hold_is_listed_by_hba_and_managed_by_no_guess(tmp_path):
+    (tmp_path / "srpt").mkdir()
+    block = _storage_object(tmp_path, "iblock_0", "MDT0")
+    fileio = _storage_object(tmp_path, "fileio_1", "MDT0")
+    _storage_object(tmp_path, "iblock_0", "MDT1")
+    lun = tmp_path / "srpt" / TARGET / "tpgt_1" / "lun" / "lun_3"
+    lun.mkdir(parents=True)
+    (tmp_path / "srpt" / TARGET / "tpgt_1" / "acls").mkdir()
+    (lun / "MDT0").symlink_to(fileio)
+    root = lio_tree.Root(str(tmp_path))
+    stores = root.list_backstores()
+    assert sorted(stores) == ["MDT1", "fileio_1/MDT0", "iblock_0/MDT0"]
+    # The LUN reaches fileio_1's MDT0, and only that one exports.
+    assert stores["fileio_1/MDT0"]["exports"] == [{"target": TARGET, "lun": 3}]
+    assert stores["iblock_0/MDT0"]["exports"] == [] and stores["iblock_0/MDT0"]["path"] == str(block)
+    ambiguous = r"LIO backstore name MDT0 is held by more than one HBA \(fileio_1/MDT0, iblock_0/MDT0\)"
+    for call in (
+        lambda: root.backstore_attributes("MDT0"),
+        lambda: root.set_backstore_attr("MDT0", "is_nonrot", 1),
+        lambda: root.delete_backstore("MDT0"),
+        lambda: root.add_lun(TARGET, 4, "MDT0"),
+        lambda: root.create_backstore("MDT0", "/dev/null", "abc"),
+    ):
+        with pytest.raises(CommandExecutionError, match=ambiguous):
+            call()
+    assert (fileio / "attrib" / "is_nonrot").read_text() == "0\n" and (lun / "MDT0").is_symlink()
+    assert block.is_dir() and not (tmp_path / "srpt" / TARGET / "tpgt_1" / "lun" / "lun_4").exists()
+    assert root.backstore_attributes("MDT1") == {"is_nonrot": "0\n".strip()}
+
+
+def test_backstore_attributes_of_a_half_made_backstore_name_it(tmp_path):
+    (tmp_path / "core" / "iblock_0" / "MDT0").mkdir(parents=True)  # no attrib/ (yet, or any more)
+    root = lio_tree.Root(str(tmp_path))
+    with pytest.raises(CommandExecutionError, match="cannot read the attributes of LIO backstore MDT0: .*attrib"):
+        root.backstore_attributes("MDT0")
