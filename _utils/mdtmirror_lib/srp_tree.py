@@ -568,7 +568,8 @@ class SrpRoot:
                     return login_result(False, spec, port_entry, line, entry, note=note)
             raise add_target_error(exc, what, path, line) from exc
         log.debug("srp: wrote %r to %s", line, path)
-        deadline = time.monotonic() + float(self.get("mdtmirror:srp_login_wait", 10))
+        wait = float(self.get("mdtmirror:srp_login_wait", 10))
+        deadline = time.monotonic() + wait
         while True:
             entry = self.find_login(spec, port_entry)
             # The SCSI host and its remote port appear one after the other.
@@ -579,6 +580,13 @@ class SrpRoot:
             raise CommandExecutionError(
                 f"{what}: the kernel accepted '{line}' but no login appeared in {self.path('srp_remote_ports')} "
                 "(it removes the SCSI host when the LUN scan fails; see dmesg)"
+            )
+        if not entry.get("remote_port"):
+            # A SCSI host with no remote port is no login a state can use or log out from (logout
+            # deletes the remote port): a result saying "logged in" would hide it.
+            raise CommandExecutionError(
+                f"{what}: the kernel made SCSI {entry['host']} for '{line}' but its remote port did not appear "
+                f"in {self.path('srp_remote_ports')} within {wait:g} s (mdtmirror:srp_login_wait); see dmesg"
             )
         return login_result(True, spec, port_entry, line, entry)
 

@@ -11,6 +11,7 @@ import errno
 import os
 import re
 import shutil
+import sys
 import threading
 import time
 from pathlib import Path
@@ -342,6 +343,23 @@ def test_login_accepted_but_no_login_appears(srp, bare_host):
     with pytest.raises(CommandExecutionError, match="accepted .* but no login appeared"):
         srp.login(LOGIN_LINE)
     assert add_target(bare_host).read_text() == LOGIN_LINE + "\n"
+
+
+def test_login_whose_remote_port_never_appears_is_an_error_naming_the_host(srp, bare_host, monkeypatch):
+    whole_login = build_login
+
+    def host_only(root):
+        whole_login(root)
+        shutil.rmtree(root / "sys/devices/platform/host2/port-2:1")
+        (root / "sys/class/srp_remote_ports/port-2:1").unlink()
+
+    monkeypatch.setattr(sys.modules[__name__], "build_login", host_only)
+    with FakeAddTarget(bare_host):
+        with pytest.raises(
+            CommandExecutionError,
+            match="made SCSI host2 .* but its remote port did not appear in .*srp_remote_ports within 1 s",
+        ):
+            srp.login(LOGIN_LINE)
 
 
 @pytest.fixture
