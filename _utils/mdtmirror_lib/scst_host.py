@@ -9,6 +9,7 @@ binary and its command runner (``__salt__["cmd.run_all"]``).
 
 import os
 import re
+import stat
 
 from salt.exceptions import CommandExecutionError
 
@@ -45,6 +46,13 @@ def module_parameters(sys_module, module):
     return params
 
 
+def _mode_of(path, default=0o644):
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return default
+
+
 def persist_options(path, default, module, options, test=False):
     """
     Write ``options <module> k=v ...`` as the whole of ``path``
@@ -62,13 +70,12 @@ def persist_options(path, default, module, options, test=False):
     kept = None if legacy is None else [line for line in legacy.splitlines() if not var.match(line)]
     migrate = legacy is not None and kept != legacy.splitlines()
     if not test:
+        # Atomic (fsync'ed, then renamed): a crash mid-write must not leave the boot a truncated
+        # modprobe.d file (ib_srpt would load without rdma_cm_port) or a half /etc/default/scst.
         if changed:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(wanted)
+            hostio.write_text(path, wanted)
         if migrate:
-            with open(default, "w", encoding="utf-8") as handle:
-                handle.write("\n".join(kept) + ("\n" if kept else ""))
+            hostio.write_text(default, "\n".join(kept) + ("\n" if kept else ""), mode=_mode_of(default))
     return changed or migrate
 
 

@@ -147,7 +147,11 @@ class SCST:
         deadline = time.monotonic() + self.eagain_timeout()
         while True:
             try:
-                return int(hostio.read_raw(path).strip() or 0)
+                text = hostio.read_raw(path).strip()
+                return int(text or 0)
+            except ValueError:
+                # SCST writes a number (0 or -errno); anything else is no result to act on.
+                raise CommandExecutionError(f"SCST's {path} holds no result code: {text!r}") from None
             except OSError as exc:
                 if exc.errno != errno.EAGAIN or time.monotonic() >= deadline:
                     raise CommandExecutionError(

@@ -1,6 +1,8 @@
 """The SCST target's host outside its sysfs tree (mdtmirror_lib.scst_host): module options persisted in
 modprobe.d (the old /etc/default/scst line moved there), modprobe in order, scst.conf written atomically."""
 
+import os
+
 import pytest
 from salt.exceptions import CommandExecutionError
 
@@ -16,6 +18,23 @@ def test_persist_options_writes_modprobe_d_and_moves_the_legacy_line(tmp_path):
     assert conf.read_text().splitlines()[1] == "options ib_srpt rdma_cm_port=5555"
     assert default.read_text() == 'SCST_TARGET_MODULES="ib_srpt"\n'
     assert not scst_host.persist_options(str(conf), str(default), "ib_srpt", {"rdma_cm_port": 5555})
+
+
+def test_persist_options_replaces_each_file_whole_after_an_fsync(tmp_path, monkeypatch):
+    # A crash mid-write leaves the old file or the new one, never a truncated one the boot would read.
+    conf, default = tmp_path / "modprobe.d" / "ib_srpt.conf", tmp_path / "default-scst"
+    default.write_text('SCST_TARGET_MODULES="ib_srpt"\nib_srpt_parameters="rdma_cm_port=5555"\n')
+    default.chmod(0o600)
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(
+        os, "replace", lambda src, dst: (events.append(("replace", os.path.basename(dst))), real_replace(src, dst))[1]
+    )
+    assert scst_host.persist_options(str(conf), str(default), "ib_srpt", {"rdma_cm_port": 5555})
+    assert events == ["fsync", ("replace", "ib_srpt.conf"), "fsync", ("replace", "default-scst")], events
+    assert default.stat().st_mode & 0o777 == 0o600  # the file keeps its mode
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["default-scst", "ib_srpt.conf", "modprobe.d"]
 
 
 def test_load_runs_modprobe_for_what_is_not_loaded_in_order(tmp_path):

@@ -159,6 +159,15 @@ def test_eagain_reads_the_result_from_last_sysfs_mgmt_res(root, monkeypatch):
         scst.write(mgmt, "add_device MDT2 filename=/dev/x", "opening device MDT2")
 
 
+def test_a_result_that_is_no_number_is_an_error_naming_the_file(root, monkeypatch):
+    scst = scst_tree.SCST(root)
+    with open(os.path.join(root, "last_sysfs_mgmt_res"), "w") as handle:
+        handle.write("busy\n")
+    _eagain_write(monkeypatch)
+    with pytest.raises(CommandExecutionError, match="SCST's .*last_sysfs_mgmt_res holds no result code: 'busy'"):
+        scst.write(os.path.join(root, "handlers", "vdisk_blockio", "mgmt"), "del_device MDT1", "closing device MDT1")
+
+
 def test_eagain_until_the_timeout_is_an_error(root, monkeypatch):
     scst = scst_tree.SCST(root, get=lambda key, default: 0 if key == "mdtmirror:scst_eagain_timeout" else default)
     _eagain_write(monkeypatch)
