@@ -206,6 +206,13 @@ class Planner:
         if target not in targets:
             # Raises with the list of existing targets and the pre-3.1 hint.
             self.salt["scst.list_groups"](target, driver=driver)
+            # It did not raise: the target appeared since the listing (ib_srpt adds one per port
+            # when a port comes up). Read it again rather than trust the stale listing.
+            targets = self.salt["scst.list_targets"](driver=driver)[driver]
+            if target not in targets:
+                raise CommandExecutionError(
+                    f"SCST target {driver}/{target} came and went while it was read: apply again"
+                )
         return targets[target]
 
     def modules_loaded(self, modules, options, persist):

@@ -113,6 +113,20 @@ def test_planner_refuses_an_initiator_of_another_group_before_any_change():
         sp.Planner(salt, test=False).group_present("MDS", ["a"], None, "ib_srpt", None, None, False)
 
 
+def test_planner_reads_again_a_target_that_appears_between_two_reads():
+    # ib_srpt adds a target when a port comes up: the first listing lacks it, list_groups finds it.
+    listings = iter([{}, {"T": {"groups": {"MDS": {"luns": {}, "initiators": ["a"]}}, "luns": {}}}])
+    salt = FakeScst({})
+    salt["scst.list_targets"] = lambda driver: {driver: next(listings)}
+    salt["scst.list_groups"] = lambda target, driver: {"MDS": {}}
+    plan = sp.Planner(salt, test=True).group_present("MDS", ["a"], None, "ib_srpt", None, None, False)
+    assert plan.steps == []
+    # ... and one that goes again before it is read is an error that says so, not a KeyError.
+    salt["scst.list_targets"] = lambda driver: {driver: {}}
+    with pytest.raises(CommandExecutionError, match="SCST target ib_srpt/T came and went while it was read"):
+        sp.Planner(salt, test=True).group_present("MDS", ["a"], None, "ib_srpt", None, None, False)
+
+
 def test_planner_before_scst_is_loaded_plans_against_an_empty_scst():
     salt = FakeScst({}, loaded=False)
     planner = sp.Planner(salt, test=True)
