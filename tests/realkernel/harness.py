@@ -865,7 +865,11 @@ while :; do :; done  # no exec from here on: the disks are going away
             (share / name).parent.mkdir(parents=True, exist_ok=True)
             (share / name).write_text(text)
         console = results_dir / "console.log"
-        cmdline = f"console=ttyS0 quiet panic=-1 modprobe.blacklist={','.join(GUEST_BLACKLIST)} {append}".strip()
+        # loglevel=5 after quiet: warnings reach the console too, among them the stack of a soft
+        # lockup or hung task (printed at the default level), so a stalled guest says where it stalled.
+        cmdline = (
+            f"console=ttyS0 quiet loglevel=5 panic=-1 modprobe.blacklist={','.join(GUEST_BLACKLIST)} {append}".strip()
+        )
         args = [
             "/usr/bin/qemu-system-x86_64",
             *QEMU_BASE_ARGS,
