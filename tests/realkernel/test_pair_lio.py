@@ -224,8 +224,11 @@ def _wait_for_minions(rig, timeout=900):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            ret = ping.run("test.ping", minion_tgt="mds0*", _timeout=300)
-        except FactoryTimeout:  # the CLI also waits for find_job answers (gather_job_timeout)
+            # A minion not connected yet makes the CLI wait for find_job answers up to the master's
+            # gather_job_timeout (180 s here, for busy TCG guests): seen costing 300 s per wait. An up
+            # minion answers in seconds, so a CLI still waiting after 60 s is stopped and asked again.
+            ret = ping.run("test.ping", minion_tgt="mds0*", _timeout=60)
+        except FactoryTimeout:
             continue
         if isinstance(ret.data, dict) and all(ret.data.get(name) is True for name in NAMES):
             return
