@@ -14,10 +14,28 @@ scripts/setup.sh
 "$VENV/bin/ruff" format --check .
 "$VENV/bin/salt-lint" salt/mdtmirror/*.sls
 
+# failures LOG: each failed test's header and the last 30 lines of its traceback (the
+# assertion and its message, without the captured output that follows them).
+failures() {
+    awk '
+        function flush(  i, s) {
+            if (head != "") { print head; s = (n > 30) ? n - 30 : 0; for (i = s; i < n; i++) print buf[i % 30] }
+            head = ""
+        }
+        /^=+ (FAILURES|ERRORS) =+$/ { on = 1; next }
+        on && /^=+ .+ =+$/ { flush(); on = 0; next }
+        on && /^___+ .+ ___+$/ { flush(); head = $0; n = 0; captured = 0; next }
+        on && /^-+ Captured .+ -+$/ { captured = 1; next }
+        on && !captured { buf[n % 30] = $0; n++ }
+        END { flush() }
+    ' "$1"
+}
+
 # verdict LOG NAME: the lines of a pytest log that decide it.
 verdict() {
     echo "== $2: verdict (whole output: $1) =="
-    grep -E '^(FAILED|ERROR) |^=+ .*(passed|failed|error).* =+$|^ *[0-9.]+ min +[0-9]+ tests +tests/' "$1" || echo "(no pytest summary: the run died; see $1)"
+    failures "$1"
+    grep -E '^(FAILED|ERROR) [^ ]+\.py|^=+ .*(passed|failed|error).* =+$|^ *[0-9.]+ min +[0-9]+ tests +tests/' "$1" || echo "(no pytest summary: the run died; see $1)"
 }
 
 status=0

@@ -90,6 +90,10 @@ def _free_port(kind=socket.SOCK_STREAM):
         return sock.getsockname()[1]
 
 
+# A kernel message on the serial console: "[ 1186.767751] scsi host0: SRP abort called".
+KERNEL_LINE = re.compile(r"^\[ *\d+\.\d+\] ")
+
+
 class Pair:
     def __init__(self, master, guests):
         self.master = master
@@ -101,7 +105,17 @@ class Pair:
         return self.cli.run(*args, minion_tgt=tgt, **kwargs)
 
     def where(self):
-        return "; ".join(f"{name}: {guest.results_dir}" for name, (guest, _) in self.guests.items())
+        """Each guest's results, and the kernel's last words on its console (CI shows only the test's output)."""
+        parts = []
+        for name, (guest, _) in self.guests.items():
+            console = guest.results_dir / "console.log"
+            try:
+                text = console.read_text(errors="replace")
+            except OSError:
+                text = ""
+            kernel = [line.rstrip() for line in text.splitlines() if KERNEL_LINE.match(line)][-12:]
+            parts.append(f"{name}: {guest.results_dir}" + "".join(f"\n  {name} console: {line}" for line in kernel))
+        return "; ".join(parts)
 
     def kernel(self, name, *argv):
         """Run a command in a guest through its minion: (retcode, stdout + stderr)."""
