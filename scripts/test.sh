@@ -39,7 +39,7 @@ verdict() {
 }
 
 status=0
-"$VENV/bin/python" -m pytest -p no:cacheprovider -ra "$@" 2>&1 | tee "$LOGS/salt3008.log" || status=$?
+"$VENV/bin/python" -m pytest -p no:cacheprovider -ra --durations=15 "$@" 2>&1 | tee "$LOGS/salt3008.log" || status=$?
 legs=(salt3008)
 
 if [ "$status" -eq 0 ] && [ -z "${MDTMIRROR_SKIP_SALT3006:-}" ] && [ $# -eq 0 ]; then
