@@ -101,7 +101,15 @@ def read_text(path):
 
 
 def write_text(path, text, mode=0o644):
-    """Write a configuration file atomically (fsync'ed, ``mode``): a crash leaves the old or the new one."""
+    """
+    Write a configuration file atomically (fsync'ed, ``mode``): a crash leaves the old or the new one.
+    ``mode=None``: the mode the file has (0o644 for a new one), for a file the admin owns.
+    """
+    if mode is None:
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            mode = 0o644
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = path + ".mdtmirror.tmp"
     with open(tmp, "w", encoding="utf-8") as handle:

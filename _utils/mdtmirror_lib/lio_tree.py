@@ -485,7 +485,7 @@ class Root(Node):
         """``stores[name]``; None when there is none; an error when two HBAs hold that name."""
         if name in stores:
             return stores[name]
-        both = sorted(key for key in stores if key.rpartition("/")[2] == name and "/" in key)
+        both = sorted(key for key in stores if key.rpartition("/")[2] == name)
         if both:
             raise CommandExecutionError(
                 f"LIO backstore name {name} is held by more than one HBA ({', '.join(both)}): "

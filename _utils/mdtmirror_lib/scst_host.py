@@ -9,7 +9,6 @@ binary and its command runner (``__salt__["cmd.run_all"]``).
 
 import os
 import re
-import stat
 
 from salt.exceptions import CommandExecutionError
 
@@ -46,13 +45,6 @@ def module_parameters(sys_module, module):
     return params
 
 
-def _mode_of(path, default=0o644):
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        return default
-
-
 def persist_options(path, default, module, options, test=False):
     """
     Write ``options <module> k=v ...`` as the whole of ``path``
@@ -75,7 +67,7 @@ def persist_options(path, default, module, options, test=False):
         if changed:
             hostio.write_text(path, wanted)
         if migrate:
-            hostio.write_text(default, "\n".join(kept) + ("\n" if kept else ""), mode=_mode_of(default))
+            hostio.write_text(default, "\n".join(kept) + ("\n" if kept else ""), mode=None)
     return changed or migrate
 
 
