@@ -38,7 +38,7 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 import mdtmirror_lib
 
 mdtmirror_lib = mdtmirror_lib.current()  # the copy on disk now (after a saltutil.sync_all upgrade)
-from mdtmirror_lib import stateplan  # noqa: E402  (after current(): the fresh copy)
+from mdtmirror_lib import lio_tree, stateplan  # noqa: E402  (after current(): the fresh copy)
 from mdtmirror_lib.stateplan import Plan as _Plan  # noqa: E402
 
 __virtualname__ = "lio"
@@ -129,8 +129,9 @@ def backstore_present(name, dev, serial, attributes=None):
     def build():
         plan = _Plan()
         stores = _backstores()
-        __salt__["lio.validate_backstore"](name, dev, new=name not in stores)
-        if name not in stores:
+        known = lio_tree.backstore_entry(stores, name) is not None
+        __salt__["lio.validate_backstore"](name, dev, new=not known)
+        if not known:
             plan.add(
                 name,
                 None,
@@ -179,9 +180,8 @@ def backstore_absent(name):
 
     def build():
         plan = _Plan()
-        stores = _backstores()
-        if name in stores:
-            info = stores[name]
+        info = lio_tree.backstore_entry(_backstores(), name)
+        if info is not None:
             plan.add(
                 name,
                 {"dev": info["dev"], "exports": info["exports"]},

@@ -428,6 +428,23 @@ def _unlink_and_rmdir(path):
     os.rmdir(path)
 
 
+def backstore_entry(stores, name):
+    """
+    ``stores[name]`` of a ``list_backstores`` listing; None when there is none; an
+    error when two HBAs hold that name (the states plan with it too, so test=True
+    predicts the refusal the real run meets).
+    """
+    if name in stores:
+        return stores[name]
+    both = sorted(key for key in stores if key.rpartition("/")[2] == name)
+    if both:
+        raise CommandExecutionError(
+            f"LIO backstore name {name} is held by more than one HBA ({', '.join(both)}): "
+            "remove the one that is not the MDT's (targetcli) before managing it"
+        )
+    return None
+
+
 class Root(Node):
     """``target/``: LIO's configfs root, and what the ``lio`` loader module asks of it."""
 
@@ -480,25 +497,12 @@ class Root(Node):
                     result[key]["exports"].append({"target": target.name, "lun": lun.number})
         return result
 
-    @staticmethod
-    def _entry(stores, name):
-        """``stores[name]``; None when there is none; an error when two HBAs hold that name."""
-        if name in stores:
-            return stores[name]
-        both = sorted(key for key in stores if key.rpartition("/")[2] == name)
-        if both:
-            raise CommandExecutionError(
-                f"LIO backstore name {name} is held by more than one HBA ({', '.join(both)}): "
-                "remove the one that is not the MDT's (targetcli) before managing it"
-            )
-        return None
-
     def list_targets(self):
         return {target.name: target.tpg.dump(self.core) for target in self.fabric.targets()}
 
     def storage_object(self, name):
         """The storage object ``name`` as ``list_backstores`` finds it, or an error."""
-        entry = self._entry(self.list_backstores(), name)
+        entry = backstore_entry(self.list_backstores(), name)
         if entry is None:
             raise CommandExecutionError(f"no LIO backstore {name}")
         return StorageObject(Backstore(self, entry["hba"]), name)
@@ -536,7 +540,7 @@ class Root(Node):
 
     def create_backstore(self, name, dev, serial, attributes=None, disk_problem=None):
         check_name("backstore", name)
-        if self._entry(self.list_backstores(), name) is not None:
+        if backstore_entry(self.list_backstores(), name) is not None:
             raise CommandExecutionError(f"LIO backstore {name} exists already")
         if not os.path.exists(dev):
             raise CommandExecutionError(f"cannot export {dev} as {name}: it does not exist")
@@ -552,7 +556,7 @@ class Root(Node):
     def add_lun(self, target, lun, backstore):
         lun = check_lun(lun)
         stores = self.list_backstores()
-        entry = self._entry(stores, backstore)
+        entry = backstore_entry(stores, backstore)
         if entry is None:
             raise CommandExecutionError(f"no LIO backstore {backstore} (known: {', '.join(stores) or 'none'})")
         check_name("srpt target", target)
@@ -599,7 +603,7 @@ class Root(Node):
     def delete_backstore(self, name):
         check_name("backstore", name)
         stores = self.list_backstores()
-        entry = self._entry(stores, name)
+        entry = backstore_entry(stores, name)
         if entry is None:
             return False
         try:

@@ -43,3 +43,28 @@ def test_the_tree_is_where_the_config_says(tmp_path, monkeypatch):
     assert lio.running_rdma_cm_port() == 5555
     config["mdtmirror:paths:lio_target"] = str(tmp_path / "elsewhere")
     assert lio.is_loaded() is False
+
+
+@pytest.mark.parametrize("test", [True, False])
+def test_a_name_two_hbas_hold_is_refused_by_the_states_as_by_the_module(test, monkeypatch):
+    # test=True must predict the refusal the real run meets (lio.create_backstore refuses the name), not a create.
+    states = load("_states", "lio")
+    stores = {
+        f"{hba}/MDT0": {"hba": hba, "plugin": "block", "dev": "/dev/sdb", "exports": []}
+        for hba in ("iblock_0", "fileio_1")
+    }
+    called = []
+    salt = {
+        "lio.is_loaded": lambda: True,
+        "lio.list_backstores": lambda: stores,
+        "lio.validate_backstore": lambda name, dev, new=False: True,
+        "lio.create_backstore": lambda *a, **k: called.append("create"),
+        "lio.delete_backstore": lambda *a, **k: called.append("delete"),
+    }
+    monkeypatch.setattr(states, "__salt__", salt, raising=False)
+    monkeypatch.setattr(states, "__opts__", {"test": test}, raising=False)
+    monkeypatch.setattr(states, "__context__", {}, raising=False)
+    for ret in (states.backstore_present("MDT0", "/dev/sdb", "abc"), states.backstore_absent("MDT0")):
+        assert ret["result"] is False and ret["changes"] == {}, ret
+        assert "LIO backstore name MDT0 is held by more than one HBA (fileio_1/MDT0, iblock_0/MDT0)" in ret["comment"]
+    assert called == []
