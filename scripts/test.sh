@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test tier this machine can run, plus the linters, on the pinned
-# Salt (3008), then the loader/state tiers again on Salt 3006 LTS.
+# Salt (3008): the host-only tiers in parallel, then the real-kernel tier
+# alone; then the loader/state tiers again on Salt 3006 LTS.
 # Each pytest leg's output is kept in a log; the end of the run repeats what
 # decides it (failures, errors, each leg's result line, the time per tier), so
 # the last lines of a long run say what failed.
@@ -38,16 +39,38 @@ verdict() {
     grep -E '^(FAILED|ERROR) [^ ]+\.py|^=+ .*(passed|failed|error).* =+$|^ *[0-9.]+ min +[0-9]+ tests +tests/' "$1" || echo "(no pytest summary: the run died; see $1)"
 }
 
+# Legs. The host-only tiers run in parallel (pytest-xdist, whole files per worker so a module's
+# Salt master and minions stay in one process; integration and functional first, the longest);
+# the real-kernel tier runs alone after them: its qemu guests (TCG) need every CPU there is, and
+# an overloaded guest misses its SCSI and Salt timeouts. Every leg runs even after one failed, so a
+# red run reports all it can.
+WORKERS=${MDTMIRROR_TEST_WORKERS:-$(nproc)}
+[ "$WORKERS" -le 4 ] || WORKERS=4  # 4 integration files: more workers would idle
 status=0
-"$VENV/bin/python" -m pytest -p no:cacheprovider -ra --durations=15 "$@" 2>&1 | tee "$LOGS/salt3008.log" || status=$?
-legs=(salt3008)
-
-if [ "$status" -eq 0 ] && [ -z "${MDTMIRROR_SKIP_SALT3006:-}" ] && [ $# -eq 0 ]; then
-    echo "== Salt 3006 LTS leg =="
-    VENV=.venv-salt3006 REQUIREMENTS=requirements-salt3006.txt scripts/setup.sh
-    .venv-salt3006/bin/python -m pytest -p no:cacheprovider -ra tests/unit tests/functional 2>&1 \
-        | tee "$LOGS/salt3006.log" || status=$?
-    legs+=(salt3006)
+legs=()
+leg() {  # leg NAME PYTHON ARGS...: one pytest run, its output teed into $LOGS/NAME.log
+    local name=$1 python=$2
+    shift 2
+    echo "== $name =="
+    "$python" -m pytest -p no:cacheprovider -ra "$@" 2>&1 | tee "$LOGS/$name.log" || status=1
+    legs+=("$name")
+}
+if [ $# -gt 0 ]; then
+    leg salt3008 "$VENV/bin/python" --durations=15 "$@"
+else
+    # Every folder of tests/ that holds tests, the longest first; a new one runs without an edit here.
+    host_tiers=(tests/integration tests/functional)
+    for dir in tests/*/; do
+        dir=${dir%/}
+        case " ${host_tiers[*]} tests/realkernel " in *" $dir "*) continue ;; esac
+        compgen -G "$dir/test_*.py" >/dev/null && host_tiers+=("$dir")
+    done
+    leg salt3008 "$VENV/bin/python" -n "$WORKERS" --dist loadfile --durations=15 "${host_tiers[@]}"
+    leg realkernel "$VENV/bin/python" --durations=15 tests/realkernel
+    if [ -z "${MDTMIRROR_SKIP_SALT3006:-}" ]; then
+        VENV=.venv-salt3006 REQUIREMENTS=requirements-salt3006.txt scripts/setup.sh
+        leg salt3006 .venv-salt3006/bin/python -n "$WORKERS" --dist loadfile tests/functional tests/unit
+    fi
 fi
 
 for leg in "${legs[@]}"; do

@@ -123,10 +123,12 @@ def pytest_runtest_logreport(report):
     _TIER_TIMES[tier] = (count + (report.when == "call"), seconds + report.duration)
 
 
-def pytest_terminal_summary(terminalreporter):
+def pytest_terminal_summary(terminalreporter, config):
     if not _TIER_TIMES:
         return
-    terminalreporter.write_sep("-", "time per tier")
+    workers = config.getoption("numprocesses", None)
+    # Under pytest-xdist the tests' times add up across workers: more than the run's wall time.
+    terminalreporter.write_sep("-", f"time per tier (summed over {workers} workers)" if workers else "time per tier")
     for tier, (count, seconds) in sorted(_TIER_TIMES.items(), key=lambda item: -item[1][1]):
         terminalreporter.write_line(f"{seconds / 60:6.1f} min  {count:4d} tests  tests/{tier}")
 
