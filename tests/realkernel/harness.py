@@ -124,6 +124,9 @@ QEMU_BASE_ARGS = (
     "stdio",
 )
 
+# An image of a snapshot not used for this long may be removed when another one of the same name is built.
+SNAPSHOT_KEEP_SECONDS = 3 * 3600
+
 # Modules udev would load for qemu's devices and CPU that no test needs (kvm alone costs ~10 s under TCG).
 GUEST_BLACKLIST = ("kvm", "kvm_amd", "kvm_intel", "powernow_k8", "pcspkr", "serio_raw", "psmouse", "evdev", "joydev")
 
@@ -722,9 +725,16 @@ fail "switch_root"
             )
             shutil.rmtree(stage, ignore_errors=True)
             tmp.rename(image)
+            # Older images go, except one a run may still boot from (another checkout's venv sharing this
+            # cache: a pair test boots its guests again, from the same image, up to an hour later).
             for old in image.parent.glob(f"{name}-*.img"):
-                if old != image:
+                try:
+                    idle = time.time() - old.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if old != image and idle > SNAPSHOT_KEEP_SECONDS:
                     old.unlink(missing_ok=True)
+        os.utime(image)  # in use: kept by the pruning above for SNAPSHOT_KEEP_SECONDS
         self.timings[f"snapshot {name}"] = round(time.monotonic() - start, 1)
         return Snapshot(image, tuple(paths))
 
@@ -931,6 +941,15 @@ while :; do :; done  # no exec from here on: the disks are going away
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--prepare"]:
+        # python -m tests.realkernel.harness --prepare: fill the cache (packages, kernel, initramfs, the
+        # venv's snapshot, the OpenZFS build) and boot nothing; scripts/test.sh runs it beside the host
+        # tiers so a cold cache costs the real-kernel leg nothing. A failure is the leg's to report.
+        rk = RealKernel().prepare()
+        rk.python_snapshot()
+        rk.ensure_zfs()
+        print(rk.timings)
+        sys.exit(0)
     # Smoke test: python -m tests.realkernel.harness ['guest shell commands']
     rk = RealKernel().prepare()
     result = rk.run(sys.argv[1] if len(sys.argv) > 1 else "uname -r; cat /proc/cmdline", timeout=300)
