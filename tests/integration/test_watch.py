@@ -168,11 +168,17 @@ def test_auto_takeover_never_while_the_active_answers_then_takes_a_lost_ones_poo
     verdict, comment = failover_verdict(rig, event_listener, since)
     assert verdict == "refused" and "a node seen alive is never taken over" in comment, comment
     assert pools(mds02) == [] and pools(mds01) == ["mdtpool"]
+    relogin = time.time()
     ret = salt.salt_cli.run("state.apply", "mdtmirror", minion_tgt="mds01")  # logs in again, heals
     assert ret.returncode == 0, ret
     wait_online(mds01)
     assert_mirrored(pair, active="mds01")
-    time.sleep(3)  # the standby's beacon sees the session back
+    # The standby's beacon must see the session back before the active goes, or it sees no session go
+    # down: waited for, not slept for (a loaded host runs the beacon's looks late).
+    up = event_listener.wait_for_events(
+        [(salt.master.id, BEACON.format(node="mds02", what="session/up"))], timeout=60, after_time=relogin
+    )
+    assert up.found_all_events, "the standby's beacon never saw the active's session back"
 
     # The active goes down: the standby takes the pool over by itself, DEGRADED and serving, data there.
     since = time.time()
