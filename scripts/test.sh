@@ -75,8 +75,12 @@ else
     wait "$prepare" || echo "real-kernel cache preparation failed (see $LOGS/realkernel-prepare.log)"
     leg realkernel "$VENV/bin/python" --durations=15 tests/realkernel
     if [ -z "${MDTMIRROR_SKIP_SALT3006:-}" ]; then
-        VENV=.venv-salt3006 REQUIREMENTS=requirements-salt3006.txt scripts/setup.sh
-        leg salt3006 .venv-salt3006/bin/python -n "$WORKERS" --dist loadfile tests/functional tests/unit
+        if VENV=.venv-salt3006 REQUIREMENTS=requirements-salt3006.txt scripts/setup.sh; then
+            leg salt3006 .venv-salt3006/bin/python -n "$WORKERS" --dist loadfile tests/functional tests/unit
+        else
+            echo "== salt3006: the Salt 3006 virtualenv could not be set up (see above) =="
+            status=1
+        fi
     fi
 fi
 
