@@ -82,8 +82,8 @@ def test_lost_side_is_only_an_event_and_the_target_back_heals_unattended(rig, ev
     # Nothing destructive: the only jobs are the failover runner's questions (the standby's session
     # went down), and its answer is no (off by default, and the active answers anyway). Its verdict
     # is waited for, not slept for: on a loaded host the runner answered later than a fixed 3 s.
-    verdict = event_listener.wait_for_events([(master, "mdtmirror/mdt0/failover/*")], timeout=60, after_time=lost_at)
-    assert verdict.found_all_events, f"no failover verdict; seen: {[(e.tag, e.data) for e in beacons]}"
+    answered = event_listener.wait_for_events([(master, "mdtmirror/mdt0/failover/*")], timeout=60, after_time=lost_at)
+    assert answered.found_all_events, f"no failover verdict; seen: {[(e.tag, e.data) for e in beacons]}"
     jobs = event_listener.get_events([(master, "salt/job/*/new")], after_time=lost_at)
     assert {e.data.get("fun") for e in jobs} <= QUESTIONS, "a lost side must change nothing"
     refused = event_listener.get_events([(master, "mdtmirror/mdt0/failover/*")], after_time=lost_at)

@@ -944,7 +944,7 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--prepare"]:
         # python -m tests.realkernel.harness --prepare: fill the cache (packages, kernel, initramfs, the
         # venv's snapshot, the OpenZFS build) and boot nothing; scripts/test.sh runs it beside the host
-        # tiers so a cold cache costs the real-kernel leg nothing. A failure is the leg's to report.
+        # tiers, so a cold cache's ~6 min mostly overlap them. A failure is the leg's to report.
         rk = RealKernel().prepare()
         rk.python_snapshot()
         rk.ensure_zfs()
