@@ -243,11 +243,14 @@ def pool_imported(name, force=False, whole=False, remote_pending=False):
     comment gives the pool's health after import.
     """
     ret = _ret(name)
+    test = bool(__opts__["test"])
     try:
+        # One call decides and, in a real run, imports: the import listing of a pool that was not exported
+        # waits out multihost's activity check (~25 s on the real-kernel pair), so it is read once.
         try:
-            plan = __salt__["zfsmirror.import_pool"](name, force=force, test=True, whole=whole)
+            done = __salt__["zfsmirror.import_pool"](name, force=force, test=test, whole=whole)
         except CommandExecutionError as exc:
-            if not (__opts__["test"] and whole and remote_pending):
+            if not (test and whole and remote_pending):
                 raise
             # The login this run makes brings the peer's side; the real run checks the listing again then.
             ret.update(
@@ -256,16 +259,14 @@ def pool_imported(name, force=False, whole=False, remote_pending=False):
                 comment=f"Would import pool {name} once this run's SRP login brings the peer's side (now: {exc})",
             )
             return ret
-        if not plan["changed"]:
-            ret["comment"] = f"pool {name} is imported here ({plan['health']})"
-            return ret
-        if __opts__["test"]:
-            ret.update(result=None, changes=plan["changes"], comment=f"Would import pool {name}: {plan['note']}")
-            return ret
-        done = __salt__["zfsmirror.import_pool"](name, force=force, test=False, whole=whole)
     except (CommandExecutionError, SaltInvocationError) as exc:
         return _fail(ret, exc)
-    ret.update(changes=done["changes"], comment=f"Imported pool {name} ({done['health']}): {done['note']}")
+    if not done["changed"]:
+        ret["comment"] = f"pool {name} is imported here ({done['health']})"
+    elif test:
+        ret.update(result=None, changes=done["changes"], comment=f"Would import pool {name}: {done['note']}")
+    else:
+        ret.update(changes=done["changes"], comment=f"Imported pool {name} ({done['health']}): {done['note']}")
     return ret
 
 

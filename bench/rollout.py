@@ -121,6 +121,10 @@ def daemons(workdir):
         (floor_dir / f"{name}.sls").write_text(text)
 
     environ = os.environ.copy()
+    # A server's minion writes the .pyc of the modules it syncs. saltfactories sets PYTHONDONTWRITEBYTECODE=1
+    # unless it is set (empty: write): then every job would compile mdtmirror's modules again (the floor's
+    # Salt modules have pip's .pyc) and every emulated tool call the emulator.
+    environ["PYTHONDONTWRITEBYTECODE"] = ""
     environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SPAWNHOOK), environ.get("PYTHONPATH")]))
     environ["MDTMIRROR_BENCH_SPAWN_LOG"] = str(spawn_log)
 

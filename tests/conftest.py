@@ -15,6 +15,12 @@ import pytest
 
 from tests.captures import REPO
 
+# Salt's daemons and the emulated tools this suite starts write their bytecode as a server's minion does
+# (its synced modules' .pyc in extmods). saltfactories gives its daemons PYTHONDONTWRITEBYTECODE=1 unless
+# the variable is set already (empty: write), and so does this machine's environment: every job and every
+# emulated zpool call would compile mdtmirror's and the emulator's ~16,000 lines again.
+os.environ["PYTHONDONTWRITEBYTECODE"] = ""
+
 # The library as formula mode ships it (salt://_utils/mdtmirror_lib), ahead of any pip-installed copy:
 # tests import the repository's code.
 sys.path.insert(0, str(REPO / "_utils"))

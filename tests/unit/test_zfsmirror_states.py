@@ -18,6 +18,7 @@ from tests.unit.test_zfsmirror_actions import (
     Rig,
     cap,
     fresh_host,
+    importable,
     needs_blkid,
     reads_of_create,
     with_hostid,
@@ -183,6 +184,35 @@ def test_pool_mirrored_does_not_create_over_an_existing_pool(env):
         f"a pool named mdtpool is already on the disks in {rig.import_dir} (state ONLINE): "
         "import it (zfsmirror.import_pool) instead of creating another"
     )
+
+
+def test_pool_imported_predicts_the_import_and_scans_the_disks_once(env):
+    # On a takeover the import listing waits out multihost's activity check (~25 s on real kernels):
+    # a real run reads it once, and decides from it what test=True predicted.
+    rig, states = env
+    with_hostid(rig)
+    importable(rig)
+    predicted = states.pool_imported("mdtpool", force=True, test=True)
+    assert predicted.result is None and only_reads(rig), predicted.comment
+    assert predicted.changes == {"mdtpool": {"old": "exported", "new": "imported"}}
+    assert rig.calls("zpool") == [LIST_POOLS, ["import", "-d", rig.import_dir]]
+
+    importable(rig)
+    applied = states.pool_imported("mdtpool", force=True)
+    assert applied.result is True and applied.changes == predicted.changes, applied.comment
+    assert rig.calls("zpool") == [
+        LIST_POOLS,
+        ["import", "-d", rig.import_dir],
+        ["import", "-d", rig.import_dir, "-o", "cachefile=none", "mdtpool"],
+        LIST_POOLS,
+    ]
+    assert applied.comment == "Imported pool mdtpool (ONLINE): exported cleanly"
+
+    for test in (False, True):
+        rig.play(zpool=[(LIST_POOLS, cap("zfs/zpool_list_Hp.txt"))])
+        again = states.pool_imported("mdtpool", test=test)
+        assert again.result is True and again.changes == {} and only_reads(rig), again.comment
+        assert again.comment == "pool mdtpool is imported here (ONLINE)"
 
 
 def test_zvol_present(env):

@@ -68,6 +68,19 @@ def lio_facts(root):
     return facts
 
 
+def zpool_facts():
+    """What OpenZFS's own tools say: the imported pools' names and ``zpool status -j`` (None without zpool).
+
+    In the same call as the sysfs facts, because every round trip to a guest under TCG costs seconds.
+    """
+    try:
+        names = subprocess.run(["zpool", "list", "-H", "-o", "name"], stdout=subprocess.PIPE, text=True, check=True)
+        status = subprocess.run(["zpool", "status", "-j", "--json-int"], stdout=subprocess.PIPE, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return {"pools": names.stdout.split(), "status": json.loads(status.stdout).get("pools") or {}}
+
+
 def main():
     facts = {"target_guid": sys.argv[1] if len(sys.argv) > 1 else None}
     facts["infiniband"] = {
@@ -112,6 +125,7 @@ def main():
             "by_id": sorted(by_id.get(name, [])),
         }
     facts["lio"] = lio_facts("/sys/kernel/config/target")
+    facts["zpool"] = zpool_facts()
     facts["dmesg_srp"] = [
         line
         for line in subprocess.run(["dmesg"], stdout=subprocess.PIPE, text=True, check=False).stdout.splitlines()
