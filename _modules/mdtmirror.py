@@ -310,9 +310,10 @@ def plan(defaults=None, role=None, schema=None, per_run=False, formula=FORMULA):
         out = {"settings": cfg, "role": None, "why": "the pillar has errors", "problems": [], "missing": []}
         return out
     peer_facts = _mine_facts(cfg["peer"]) if cfg.get("peer") else {}
-    out = plan_node(
-        cfg, __grains__["id"], peer_facts, nodefacts.local_facts(cfg, __grains__["id"], __salt__), role=role
+    local = nodefacts.local_facts(
+        cfg, __grains__["id"], __salt__, peer_node=peer_facts.get("mdtmirror_node"), forced=bool(role)
     )
+    out = plan_node(cfg, __grains__["id"], peer_facts, local, role=role)
     out["settings"] = cfg
     if per_run:
         __context__[key] = (id(__context__), copy.deepcopy(out))

@@ -21,10 +21,15 @@ def own_disk(cfg):
     return "/dev/zvol/" + node["zvol"]["name"] if node.get("zvol") else node.get("lun_path")
 
 
-def local_facts(cfg, minion_id, salt):
+def local_facts(cfg, minion_id, salt, peer_node=None, forced=False):
     """
     What the plan needs from this host (``salt``: the caller's ``salt``): pools here,
     the pool on the disks, the label's last importer, the login's disk, the remote disk's predicted name.
+
+    The disks' labels (``zdb -l``, the ``zpool import`` listing) are read only when the role depends on
+    them (:py:func:`mdtmirror_lib.nodeplan.decide_role`): not when the pool is imported here, nor when
+    the peer published that it has it (``peer_node``, its ``mdtmirror_node`` mine entry), nor when the
+    operation in progress forces the role (``forced``). A standby's every apply would otherwise read them.
     """
     pool = cfg["mirror"]["pool"]
     pools = list(salt["zfsmirror.list_pools"]())
@@ -36,14 +41,15 @@ def local_facts(cfg, minion_id, salt):
         "last_importer_here": False,
     }
     own = own_disk(cfg)
-    if pool not in pools and own:
+    labels_decide = pool not in pools and not forced and pool not in ((peer_node or {}).get("pools") or ())
+    if labels_decide and own:
         # Was this node the active one when it went down? Its disk's label says (zdb -l).
         try:
             local["last_importer_here"] = salt["zfsmirror.last_importer_here"](pool, own)
         except (CommandExecutionError, SaltInvocationError) as exc:
             # Unread is not "imported here": the node stays standby, the safe side.
             log.warning("mdtmirror: cannot read the ZFS label on %s: %s", own, exc)
-    if pool not in pools and cfg["mirror"].get("owner") == minion_id:
+    if labels_decide and cfg["mirror"].get("owner") == minion_id:
         # Is the pool fresh? ``zpool import`` skips a disk another holder has open, and a
         # standby's own disk is held by its export: its label is read as well (blkid), or an
         # owner whose peer's mine facts are missing or stale would take the live mirror side

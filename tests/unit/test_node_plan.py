@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from mdtmirror_lib import fleet, nodeplan
+from mdtmirror_lib import fleet, nodefacts, nodeplan
 from mdtmirror_lib.scst_parse import parse_login_info
 from tests.captures import scst_capture
 from tests.loadermods import load
@@ -98,6 +98,45 @@ def test_role_comes_from_where_the_pool_is(minion, world, peer_pools, role, why)
     cfg = settings(minion)
     got, said = nodeplan.decide_role(cfg, minion, world, {"pools": list(peer_pools)})
     assert got == role and why in said, said
+
+
+def _reading_salt(pools=(), last_here=False, on_disks=False):
+    """A ``salt`` for nodefacts.local_facts that records which host reads it made."""
+    reads = []
+
+    def read(name, answer):
+        def call(*args, **kwargs):
+            reads.append(name)
+            return answer
+
+        return call
+
+    return reads, {
+        "zfsmirror.list_pools": read("zpool list", {p: {} for p in pools}),
+        "zfsmirror.last_importer_here": read("zdb -l", last_here),
+        "zfsmirror.import_listing": read("zpool import", {"mdtpool": {}} if on_disks else {}),
+        "zfsmirror.disk_label": read("blkid", {}),
+        "srp.list_logins": read("srp logins", []),
+        "scst.initiator_by_id": read("predicted remote", PREDICTED),
+    }
+
+
+@pytest.mark.parametrize(
+    "minion, pools, peer_pools, forced, labels",
+    [
+        ("mds01", ["mdtpool"], (), False, []),  # active: the pool is here
+        ("mds02", [], ["mdtpool"], False, []),  # standby while the peer has the pool: every apply
+        ("mds01", [], ["mdtpool"], False, []),  # the owner as standby
+        ("mds01", [], (), True, []),  # a switchover or takeover forces the role
+        ("mds02", [], (), False, ["zdb -l"]),  # was it the active one when it went down?
+        ("mds01", [], (), False, ["zdb -l", "zpool import", "blkid"]),  # ... and is the pool fresh?
+    ],
+    ids=["active", "standby", "owner-standby", "forced", "nobody-has-it", "owner-nobody-has-it"],
+)
+def test_labels_are_read_only_when_they_decide_the_role(minion, pools, peer_pools, forced, labels):
+    reads, salt = _reading_salt(pools=pools)
+    nodefacts.local_facts(settings(minion), minion, salt, peer_node={"pools": list(peer_pools)}, forced=forced)
+    assert [r for r in reads if r in ("zdb -l", "zpool import", "blkid")] == labels
 
 
 # --------------------------------------------------------------------------

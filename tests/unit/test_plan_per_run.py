@@ -16,7 +16,7 @@ def _module(monkeypatch, context):
         return {"errors": [], "peer": None, "n": len(computed)}
 
     monkeypatch.setattr(module, "settings", settings)
-    monkeypatch.setattr(module.nodefacts, "local_facts", lambda cfg, minion_id, salt: {})
+    monkeypatch.setattr(module.nodefacts, "local_facts", lambda cfg, minion_id, salt, **_: {})
     monkeypatch.setattr(module, "plan_node", lambda cfg, minion, peer, local, role=None: {"role": role, "n": cfg["n"]})
     module.__context__ = context
     module.__grains__ = {"id": "mds01"}
