@@ -511,6 +511,19 @@ class SrpRoot:
             )
         return logins
 
+    def _login_wait(self):
+        return float(self.get("mdtmirror:srp_login_wait", 10))
+
+    def _wait_remote_port(self, spec, port_entry):
+        """The login to ``spec`` once it has its remote port, or as it is after ``srp_login_wait`` s (or None)."""
+        deadline = time.monotonic() + self._login_wait()
+        while True:
+            entry = self.find_login(spec, port_entry)
+            # The SCSI host and its remote port appear one after the other.
+            if (entry and entry.get("remote_port")) or time.monotonic() >= deadline:
+                return entry
+            time.sleep(0.2)
+
     def find_login(self, spec, port_entry):
         """
         The existing login to the target port ``spec`` names on ``port_entry``.
@@ -548,6 +561,16 @@ class SrpRoot:
         line = format_target(spec)
         port_entry = self.resolve_port(port, predict=test)
         existing = self.find_login(spec, port_entry)
+        if existing and not existing.get("remote_port"):
+            # The SCSI host comes a moment before its remote port (a login being made); one that stays
+            # without it is a half-made login nothing can use or log out from: never "logged in".
+            existing = self._wait_remote_port(spec, port_entry)
+            if not existing.get("remote_port"):
+                raise CommandExecutionError(
+                    f"SCSI {existing['host']} of ib_srp is logged in to '{line}' through {port_entry['name']} but "
+                    f"has no remote port in {self.path('srp_remote_ports')}: a login that failed half-way (see "
+                    "dmesg); nothing can use it or log it out (logout deletes the remote port): reload ib_srp"
+                )
         if existing:
             return login_result(False, spec, port_entry, line, existing)
         if test:
@@ -568,14 +591,8 @@ class SrpRoot:
                     return login_result(False, spec, port_entry, line, entry, note=note)
             raise add_target_error(exc, what, path, line) from exc
         log.debug("srp: wrote %r to %s", line, path)
-        wait = float(self.get("mdtmirror:srp_login_wait", 10))
-        deadline = time.monotonic() + wait
-        while True:
-            entry = self.find_login(spec, port_entry)
-            # The SCSI host and its remote port appear one after the other.
-            if (entry and entry.get("remote_port")) or time.monotonic() >= deadline:
-                break
-            time.sleep(0.2)
+        wait = self._login_wait()
+        entry = self._wait_remote_port(spec, port_entry)
         if not entry:
             raise CommandExecutionError(
                 f"{what}: the kernel accepted '{line}' but no login appeared in {self.path('srp_remote_ports')} "

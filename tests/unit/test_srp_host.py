@@ -364,6 +364,13 @@ def test_login_whose_remote_port_never_appears_is_an_error_naming_the_host(srp, 
             match="made SCSI host2 .* but its remote port did not appear in .*srp_remote_ports within 1 s",
         ):
             srp.login(LOGIN_LINE)
+    # The next apply finds that SCSI host: still no login it may call made, in either mode.
+    for test in (True, False):
+        with pytest.raises(
+            CommandExecutionError,
+            match="SCSI host2 of ib_srp is logged in to .* but has no remote port in .*srp_remote_ports",
+        ):
+            srp.login(LOGIN_LINE, test=test)
 
 
 @pytest.fixture
