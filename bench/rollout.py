@@ -122,8 +122,8 @@ def daemons(workdir):
 
     environ = os.environ.copy()
     # A server's minion writes the .pyc of the modules it syncs. saltfactories sets PYTHONDONTWRITEBYTECODE=1
-    # unless it is set (empty: write): then every job would compile mdtmirror's modules again (the floor's
-    # Salt modules have pip's .pyc) and every emulated tool call the emulator.
+    # unless it is set (empty: write): then each job would compile the synced loader modules again (the
+    # floor's Salt modules have pip's .pyc).
     environ["PYTHONDONTWRITEBYTECODE"] = ""
     environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SPAWNHOOK), environ.get("PYTHONPATH")]))
     environ["MDTMIRROR_BENCH_SPAWN_LOG"] = str(spawn_log)
