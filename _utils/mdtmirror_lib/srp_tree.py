@@ -564,8 +564,8 @@ class SrpRoot:
         if existing and not existing.get("remote_port"):
             # The SCSI host comes a moment before its remote port (a login being made); one that stays
             # without it is a half-made login nothing can use or log out from: never "logged in".
-            existing = self._wait_remote_port(spec, port_entry)
-            if not existing.get("remote_port"):
+            existing = self._wait_remote_port(spec, port_entry)  # None: the host went (a removal), log in anew
+            if existing and not existing.get("remote_port"):
                 raise CommandExecutionError(
                     f"SCSI {existing['host']} of ib_srp is logged in to '{line}' through {port_entry['name']} but "
                     f"has no remote port in {self.path('srp_remote_ports')}: a login that failed half-way (see "

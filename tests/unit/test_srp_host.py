@@ -373,6 +373,28 @@ def test_login_whose_remote_port_never_appears_is_an_error_naming_the_host(srp, 
             srp.login(LOGIN_LINE, test=test)
 
 
+def test_a_host_without_remote_port_that_goes_away_is_logged_in_anew(srp, bare_host, monkeypatch):
+    # ib_srp removes a login's remote port before its SCSI host: an apply in that moment waits, sees the
+    # host gone, and logs in.
+    from mdtmirror_lib import srp_tree
+
+    real_find = srp_tree.SrpRoot.find_login
+    seen = []
+
+    def find_login(self, spec, port_entry):
+        seen.append(1)
+        if len(seen) == 1:
+            return {"host": "host2", "remote_port": None}
+        return real_find(self, spec, port_entry)
+
+    monkeypatch.setattr(srp_tree.SrpRoot, "find_login", find_login)
+    with FakeAddTarget(bare_host) as kernel:
+        result = srp.login(LOGIN_LINE)
+    assert kernel.received == [(LOGIN_LINE + "\n").encode()]
+    assert result["changed"] is True and result["remote_port"] == "port-2:1"
+    assert len(seen) >= 3  # the half login, the wait's look that found it gone, the login's own
+
+
 @pytest.fixture
 def kernel_answers(monkeypatch):
     """Make writes to add_target fail with an errno, after an optional side effect."""
