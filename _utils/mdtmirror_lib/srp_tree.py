@@ -569,7 +569,8 @@ class SrpRoot:
                 raise CommandExecutionError(
                     f"SCSI {existing['host']} of ib_srp is logged in to '{line}' through {port_entry['name']} but "
                     f"has no remote port in {self.path('srp_remote_ports')}: a login that failed half-way (see "
-                    "dmesg); nothing can use it or log it out (logout deletes the remote port): reload ib_srp"
+                    "dmesg); nothing can use it or log it out (logout deletes the remote port): reload ib_srp "
+                    "(modprobe -r ib_srp; the next apply loads it and logs in)"
                 )
         if existing:
             return login_result(False, spec, port_entry, line, existing)
