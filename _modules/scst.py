@@ -195,7 +195,7 @@ def list_groups(target, driver="ib_srpt"):
 
         salt '*' scst.list_groups fe80:0000:0000:0000:0002:c903:0005:f34b
     """
-    return _tree().target(driver, target, must_exist=True).info()["groups"]
+    return _tree().target(driver, target, must_exist=True).groups_info()
 
 
 # --------------------------------------------------------------------------

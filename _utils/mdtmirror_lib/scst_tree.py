@@ -563,9 +563,13 @@ class Target(Node):
     def sessions(self):
         return [Session(self, name) for name in subdirs(self.attr_path("sessions"))]
 
+    def groups_info(self):
+        """``{group: {"luns", "initiators"}}``, reading nothing else of the target."""
+        return {group.name: group.info() for group in self.groups()}
+
     def info(self):
         values, keys, writable = self.attributes()
-        groups = {group.name: group.info() for group in self.groups()}
+        groups = self.groups_info()
         enabled = values.get("enabled")
         return {
             "driver": self.driver.name,
