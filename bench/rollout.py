@@ -121,10 +121,6 @@ def daemons(workdir):
         (floor_dir / f"{name}.sls").write_text(text)
 
     environ = os.environ.copy()
-    # A server's minion writes the .pyc of the modules it syncs. saltfactories sets PYTHONDONTWRITEBYTECODE=1
-    # unless it is set (empty: write): then each job would compile the synced loader modules again (the
-    # floor's Salt modules have pip's .pyc).
-    environ["PYTHONDONTWRITEBYTECODE"] = ""
     environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SPAWNHOOK), environ.get("PYTHONPATH")]))
     environ["MDTMIRROR_BENCH_SPAWN_LOG"] = str(spawn_log)
 

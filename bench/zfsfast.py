@@ -47,7 +47,6 @@ def install(root):
     """Point ``<root>/sbin/{zpool,zfs}`` (written by ``zfsemu.install``) at this runner."""
     import os
 
-    zfsemu.compile_for_tools(__name__ if __name__ != "__main__" else "bench.zfsfast")
     root = os.path.abspath(str(root))
     for tool in ("zpool", "zfs"):
         path = os.path.join(root, "sbin", tool)

@@ -15,12 +15,6 @@ import pytest
 
 from tests.captures import REPO
 
-# Salt's daemons write the .pyc of the modules they sync into extmods, as a server's minion does.
-# saltfactories gives its daemons PYTHONDONTWRITEBYTECODE=1 unless the variable is set already (empty:
-# write), and some CI environments set it: each job would compile the synced loader modules again. (The
-# emulated tools, started by the daemons with the variable set again, are compiled by zfsemu.install.)
-os.environ["PYTHONDONTWRITEBYTECODE"] = ""
-
 # The library as formula mode ships it (salt://_utils/mdtmirror_lib), ahead of any pip-installed copy:
 # tests import the repository's code.
 sys.path.insert(0, str(REPO / "_utils"))

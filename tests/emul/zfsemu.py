@@ -205,7 +205,6 @@ os.execv(real, [real] + args)
 
 def install(root) -> dict:
     """Write ``<root>/sbin/{zpool,zfs,zgenhostid,zstream,zdb,blkid}``; return ``{tool: path}``."""
-    compile_for_tools(__name__, "tests.emul.holders")
     root = os.path.abspath(str(root))
     sbin = os.path.join(root, "sbin")
     os.makedirs(sbin, exist_ok=True)
@@ -222,31 +221,6 @@ def install(root) -> dict:
     os.chmod(path, 0o755)
     paths["blkid"] = path
     return paths
-
-
-def compile_for_tools(*names):
-    """
-    Byte-compile the modules ``names`` (and their packages) that every emulated tool call imports. Each
-    call is a new Python process, and saltfactories' daemons give theirs PYTHONDONTWRITEBYTECODE=1: none
-    would ever write a .pyc, and each call would compile these ~4,000 lines again (~70 ms of a ~100 ms
-    call, a cost the real C tools do not have). Reading a .pyc is allowed under that variable. A read-only
-    checkout just stays slower.
-    """
-    import py_compile  # noqa: PLC0415  (the installing process needs it, not every tool call)
-
-    for name in names:
-        parts = name.split(".")
-        for module in (sys.modules.get(".".join(parts[:i])) for i in range(1, len(parts) + 1)):
-            path = getattr(module, "__file__", None)
-            if path and path.endswith(".py") and path not in _COMPILED:
-                _COMPILED.add(path)
-                try:
-                    py_compile.compile(path, doraise=True)
-                except (OSError, py_compile.PyCompileError):
-                    pass
-
-
-_COMPILED = set()
 
 
 def _sh(text):
