@@ -32,8 +32,16 @@ import os
 import mdtmirror_lib
 
 mdtmirror_lib = mdtmirror_lib.current()  # the copy on disk now (after a saltutil.sync_all upgrade)
-from mdtmirror_lib import hostio, modprobe, scst_host, scst_parse, scst_rules, scst_tree  # noqa: E402  (after current())
-from mdtmirror_lib import publicdoc, scst_doc  # noqa: E402
+from mdtmirror_lib import (  # noqa: E402  (after current())
+    hostio,
+    modprobe,
+    publicdoc,
+    scst_doc,
+    scst_host,
+    scst_parse,
+    scst_rules,
+    scst_tree,
+)
 from mdtmirror_lib.scst_parse import parse_default_scst  # noqa: E402
 
 __virtualname__ = "scst"
@@ -41,7 +49,7 @@ __virtualname__ = "scst"
 # What Salt exposes as scst.* (pure parsers and renderers live in mdtmirror_lib, out of the CLI).
 __all__ = [
     "is_loaded", "version", "list_handlers", "list_devices", "device_exists", "list_drivers", "list_targets",
-    "list_groups", "local_ports", "local_targets", "port_target", "validate_device", "validate_name",
+    "list_groups", "show_target", "local_ports", "local_targets", "port_target", "validate_device", "validate_name",
     "validate_initiator", "validate_lun", "initiator_by_id", "open_dev", "close_dev", "set_dev_attr", "add_group",
     "del_group", "add_init", "del_init", "add_lun", "del_lun", "enable_target", "disable_target", "set_tgt_attr",
     "set_drv_attr", "running_config", "render_config", "write_config", "modules_loaded", "module_parameters",
@@ -116,6 +124,10 @@ def list_targets(driver=None):
 
 def list_groups(target, driver="ib_srpt"):
     return _tree().target(driver, target, must_exist=True).groups_info()
+
+
+def show_target(target, driver="ib_srpt", parts=None):
+    return _tree().target(driver, target, must_exist=True).info(parts)
 
 
 # --------------------------------------------------------------------------
@@ -278,9 +290,7 @@ def set_drv_attr(driver, attr, value):
 
 
 def running_config():
-    handlers = list_handlers()
-    devices = list_devices()
-    return scst_parse.running_config(handlers, devices, list_targets())
+    return scst_parse.running_config(*_tree().config_listings())
 
 
 def render_config(config, header="# Written by mdtmirror (salt scst.write_config)."):

@@ -126,12 +126,12 @@ def list_pools():
     return _zfs().list_pools()
 
 
-def pool_properties(pool):
-    return _zfs().pool_properties(pool)
+def pool_properties(pool, missing_ok=False):
+    return _zfs().pool_properties(pool, missing_ok)
 
 
-def set_pool_properties(pool, properties, test=False):
-    return _zfs().set_pool_properties(pool, properties, test)
+def set_pool_properties(pool, properties, test=False, current=None):
+    return _zfs().set_pool_properties(pool, properties, test, current)
 
 
 def import_listing(reread=True):

@@ -112,8 +112,9 @@ def pool_mirrored(
     ret = _ret(name)
     test = __opts__["test"]
     try:
-        pools = __salt__["zfsmirror.list_pools"]()
-        if name not in pools and imported_first:
+        # One `zpool get` tells an imported pool (the no-op path) and gives its properties.
+        current = __salt__["zfsmirror.pool_properties"](name, missing_ok=True)
+        if current is None and imported_first:
             if test:
                 ret.update(
                     result=None, comment=f"Pool {name} is imported first by this run; its sides are checked then"
@@ -121,7 +122,7 @@ def pool_mirrored(
             else:
                 ret.update(result=False, comment=f"pool {name} is not imported: its import in this run did not happen")
             return ret
-        if name not in pools:
+        if current is None:
             kwargs = dict(properties=properties, filesystem_properties=filesystem_properties, force=force)
             plan = __salt__["zfsmirror.create"](name, local, remote, test=True, remote_pending=remote_pending, **kwargs)
             notes = plan["warnings"]
@@ -143,8 +144,7 @@ def pool_mirrored(
         notes = []
         wanted = dict(properties or {})
         wanted["multihost"] = "on"
-        props = __salt__["zfsmirror.set_pool_properties"](name, wanted, test=True)
-        current = props["current"]  # one `zpool get` for the plan and the notes
+        props = __salt__["zfsmirror.set_pool_properties"](name, wanted, test=True, current=current)
         if (current.get("cachefile") or {}).get("value") is None:
             notes.append(
                 f"pool {name} is in the default cache file: zfs-import-cache.service imports it at boot; "

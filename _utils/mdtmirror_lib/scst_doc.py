@@ -95,6 +95,20 @@ DOCS["list_groups"] = """
         salt '*' scst.list_groups fe80:0000:0000:0000:0002:c903:0005:f34b
     """
 
+DOCS["show_target"] = """
+    Return one target as :py:func:`list_targets` shows it, or only the
+    ``parts`` given (``enabled``, ``attributes``, ``luns``, ``groups``,
+    ``sessions``): only those are read. Raises, naming the targets there
+    are, when it does not exist.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' scst.show_target fe80:0000:0000:0000:0002:c903:0005:f34b
+        salt '*' scst.show_target fe80:0000:0000:0000:0002:c903:0005:f34b parts='[groups]'
+    """
+
 DOCS["local_ports"] = """
     Return the local RDMA ports (``/sys/class/infiniband``): HCA, port number,
     GID 0, link layer, state and node GUID.

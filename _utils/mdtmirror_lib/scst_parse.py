@@ -117,7 +117,7 @@ _CONF_SKIP_DEVICE_ATTRS = {
     "exported",
 }
 _CONF_SKIP_TARGET_ATTRS = {"enabled", "hw_target"}
-_CONF_SKIP_DRIVERS = {"copy_manager"}
+CONF_SKIP_DRIVERS = {"copy_manager"}
 
 
 def running_config(handlers, devices, targets):
@@ -143,7 +143,7 @@ def running_config(handlers, devices, targets):
                     attrs[attr] = info["attributes"][attr]
             config["handlers"].setdefault(handler, {})[dev] = attrs
     for driver, drv_targets in targets.items():
-        if driver in _CONF_SKIP_DRIVERS:
+        if driver in CONF_SKIP_DRIVERS:
             continue
         drv = {}
         for target, tinfo in drv_targets.items():

@@ -176,10 +176,12 @@ class Planner:
         """
         return self.test and not self.salt["scst.is_loaded"]()
 
-    def devices(self):
-        if self.not_loaded_yet():
-            return {}
-        return self.salt["scst.list_devices"]()
+    def device(self, name):
+        """Device ``name`` as ``scst.list_devices`` shows it, None when there is none (or SCST is not
+        loaded yet, under test=True). The other devices are not read."""
+        if self.not_loaded_yet() or not self.salt["scst.device_exists"](name):
+            return None
+        return self.salt["scst.list_devices"](name)[name]
 
     def resolve_target(self, target, hca, port, driver):
         if target:
@@ -199,21 +201,11 @@ class Planner:
             return ports[0]["gid"]
         return self.salt["scst.port_target"](hca=hca, port=port, driver=driver)
 
-    def target_info(self, driver, target):
+    def target_info(self, driver, target, parts):
+        """One target's ``parts`` (``scst.show_target``): a state reads what it decides on, no more."""
         if self.not_loaded_yet():
             return empty_target()
-        targets = self.salt["scst.list_targets"](driver=driver)[driver]
-        if target not in targets:
-            # Raises with the list of existing targets and the pre-3.1 hint.
-            self.salt["scst.list_groups"](target, driver=driver)
-            # It did not raise: the target appeared since the listing (ib_srpt adds one per port
-            # when a port comes up). Read it again rather than trust the stale listing.
-            targets = self.salt["scst.list_targets"](driver=driver)[driver]
-            if target not in targets:
-                raise CommandExecutionError(
-                    f"SCST target {driver}/{target} came and went while it was read: apply again"
-                )
-        return targets[target]
+        return self.salt["scst.show_target"](target, driver=driver, parts=parts)
 
     def modules_loaded(self, modules, options, persist):
         plan = Plan()
@@ -247,8 +239,8 @@ class Planner:
 
     def device_present(self, name, handler, filename, attributes, allow_nv_cache):
         plan = Plan()
-        devices = self.devices()
-        if name not in devices:
+        info = self.device(name)
+        if info is None:
             args = dict(attributes)
             new = {
                 "handler": handler,
@@ -270,7 +262,6 @@ class Planner:
                 ),
             )
             return plan
-        info = devices[name]
         problems = []
         if info["handler"] != handler:
             problems.append(f"handler is {info['handler']}, declared {handler}")
@@ -306,9 +297,8 @@ class Planner:
 
     def device_absent(self, name, force):
         plan = Plan()
-        devices = self.devices()
-        if name in devices:
-            info = devices[name]
+        info = self.device(name)
+        if info is not None:
             exports = [e for e in info["exported"] if e["driver"] != "copy_manager"]
             if exports and not force:
                 # Same check as scst.close_dev, made at plan time so that
@@ -328,7 +318,7 @@ class Planner:
         for ini in initiators:
             self.salt["scst.validate_initiator"](ini)
         tgt = self.resolve_target(target, hca, port, driver)
-        info = self.target_info(driver, tgt)
+        info = self.target_info(driver, tgt, ["groups"])
         plan = Plan()
         group = info["groups"].get(name)
         if group is None:
@@ -376,7 +366,7 @@ class Planner:
     def group_absent(self, name, target, driver, hca, port, force):
         self.salt["scst.validate_name"]("group", name)
         tgt = self.resolve_target(target, hca, port, driver)
-        info = self.target_info(driver, tgt)
+        info = self.target_info(driver, tgt, ["groups"])
         plan = Plan()
         group = info["groups"].get(name)
         if group is not None:
@@ -400,7 +390,7 @@ class Planner:
         if group is not None:
             self.salt["scst.validate_name"]("group", group)
         tgt = self.resolve_target(target, hca, port, driver)
-        info = self.target_info(driver, tgt)
+        info = self.target_info(driver, tgt, ["groups"] if group is not None else ["luns"])
         plan = Plan()
         current = lun_set(info, group).get(lun_number)
         where = f"{driver}/{tgt}" + (f" group {group}" if group else "")
@@ -429,7 +419,7 @@ class Planner:
     def lun_absent(self, name, lun, group, target, driver, hca, port):
         lun_number = self.salt["scst.validate_lun"](lun)
         tgt = self.resolve_target(target, hca, port, driver)
-        info = self.target_info(driver, tgt)
+        info = self.target_info(driver, tgt, ["groups"] if group is not None else ["luns"])
         plan = Plan()
         current = lun_set(info, group).get(lun_number)
         if current is not None:
@@ -444,7 +434,7 @@ class Planner:
 
     def target_enabled(self, enabled, target, driver, hca, port):
         tgt = self.resolve_target(target, hca, port, driver)
-        info = self.target_info(driver, tgt)
+        info = self.target_info(driver, tgt, ["enabled"])
         plan = Plan()
         if info["enabled"] is None:
             raise CommandExecutionError(f"SCST target {driver}/{tgt} has no enabled attribute")
@@ -461,7 +451,7 @@ class Planner:
 
     def target_attributes(self, attributes, target, driver, hca, port):
         tgt = self.resolve_target(target, hca, port, driver)
-        info = self.target_info(driver, tgt)
+        info = self.target_info(driver, tgt, ["attributes"])
         plan = Plan()
         for attr, value in sorted((attributes or {}).items()):
             want = norm(value)

@@ -34,10 +34,16 @@ import re
 import stat
 import time
 
-from salt.exceptions import CommandExecutionError
+from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from mdtmirror_lib import hostio
-from mdtmirror_lib.scst_parse import parse_attr, parse_create_params, parse_export_link, parse_login_info
+from mdtmirror_lib.scst_parse import (
+    CONF_SKIP_DRIVERS,
+    parse_attr,
+    parse_create_params,
+    parse_export_link,
+    parse_login_info,
+)
 from mdtmirror_lib.scst_rules import check_metadata_attrs, check_value
 
 log = logging.getLogger(__name__)
@@ -298,6 +304,32 @@ class SCST:
                 continue
             result[dev] = device.info()
         return result
+
+    def config_listings(self):
+        """
+        ``(handlers, devices, targets)`` as ``scst.list_handlers``, ``scst.list_devices`` and
+        ``scst.list_targets`` give them, with only what ``scst_parse.running_config`` reads: the devices
+        of handlers (their attributes; not the host's pass-through devices, not where they are
+        exported), and the targets of the drivers scst.conf lists (no sessions, no copy_manager).
+        A no-op state run saves the configuration every time: this is most of its SCST reading.
+        """
+        handlers = {handler.name: handler.info() for handler in self.handlers()}
+        devices = {}
+        for hinfo in handlers.values():
+            for name in hinfo["devices"]:
+                values, keys, writable = Device(self, name).attributes()
+                devices[name] = {
+                    "attributes": values,
+                    "key_attributes": sorted(keys),
+                    "writable": sorted(a for a, w in writable.items() if w),
+                }
+        parts = ("enabled", "attributes", "luns", "groups")
+        targets = {
+            driver.name: {target.name: target.info(parts) for target in driver.targets()}
+            for driver in self.drivers()
+            if driver.name not in CONF_SKIP_DRIVERS
+        }
+        return handlers, devices, targets
 
     def targets_info(self, driver=None):
         """``{driver: {target: Target.info()}}`` of every driver, or of ``driver`` only (which must be loaded)."""
@@ -567,22 +599,41 @@ class Target(Node):
         """``{group: {"luns", "initiators"}}``, reading nothing else of the target."""
         return {group.name: group.info() for group in self.groups()}
 
-    def info(self):
-        values, keys, writable = self.attributes()
-        groups = self.groups_info()
-        enabled = values.get("enabled")
-        return {
-            "driver": self.driver.name,
-            "name": self.name,
-            "enabled": None if enabled is None else enabled == "1",
-            "attributes": values,
-            "key_attributes": sorted(keys),
-            "writable": sorted(a for a, w in writable.items() if w),
-            "luns": self.luns.luns(),
-            "groups": groups,
-            "sessions": subdirs(self.attr_path("sessions")),
-            "session_info": {session.name: session.info() for session in self.sessions()},
-        }
+    # What info() can read; a state asks for the parts it decides on (a target's ~30 attribute files
+    # are most of the cost of reading it).
+    INFO_PARTS = ("enabled", "attributes", "luns", "groups", "sessions")
+
+    def info(self, parts=None):
+        """The target as ``scst.list_targets`` shows it; ``parts`` (of :py:attr:`INFO_PARTS`): only those
+        keys (``attributes`` also gives ``key_attributes`` and ``writable``; ``sessions``, ``session_info``)."""
+        if isinstance(parts, str):  # the CLI's parts=groups,luns
+            parts = parts.split(",")
+        parts = self.INFO_PARTS if parts is None else tuple(parts)
+        unknown = sorted(set(parts) - set(self.INFO_PARTS))
+        if unknown:
+            raise SaltInvocationError(
+                f"unknown target info part(s) {', '.join(unknown)}: use {', '.join(self.INFO_PARTS)}"
+            )
+        out = {"driver": self.driver.name, "name": self.name}
+        if "attributes" in parts:
+            values, keys, writable = self.attributes()
+            enabled = values.get("enabled")
+        elif "enabled" in parts:
+            enabled = self.read_opt("enabled")
+        if "enabled" in parts:
+            out["enabled"] = None if enabled is None else enabled == "1"
+        if "attributes" in parts:
+            out["attributes"] = values
+            out["key_attributes"] = sorted(keys)
+            out["writable"] = sorted(a for a, w in writable.items() if w)
+        if "luns" in parts:
+            out["luns"] = self.luns.luns()
+        if "groups" in parts:
+            out["groups"] = self.groups_info()
+        if "sessions" in parts:
+            out["sessions"] = subdirs(self.attr_path("sessions"))
+            out["session_info"] = {session.name: session.info() for session in self.sessions()}
+        return out
 
     def create_group(self, name):
         if self.group(name).exists():

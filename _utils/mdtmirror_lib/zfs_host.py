@@ -589,15 +589,13 @@ class ZfsHost:
             raise _failed("zpool version", ret) from None
 
     def _use_json(self, output):
+        """True/False for ``json``/``text``; for ``auto`` what the tools answered before in this
+        process, None while unknown (:py:meth:`status` asks for JSON then)."""
         output = output or self._config("mdtmirror:zpool_output", "auto") or "auto"
         if output not in ("auto", "json", "text"):
             raise SaltInvocationError(f"invalid output {output!r}: use auto, json or text")
         if output == "auto":
-            # One `zpool version` per minion process: the tools do not change
-            # format under a running minion (an upgrade restarts it anyway).
-            if "zfsmirror.json" not in self._context:
-                self._context["zfsmirror.json"] = self.version()["json"]
-            return self._context["zfsmirror.json"]
+            return self._context.get("zfsmirror.json")
         return output == "json"
 
     def status(self, pool, local=None, remote=None, output=None):
@@ -605,11 +603,17 @@ class ZfsHost:
         _check_pool(pool)
         use_json = self._use_json(output)
         zpool = self._bin("zpool")
-        if use_json:
-            cmd = [zpool, "status", "-j", "--json-int", "-P", pool]
-        else:
-            cmd = [zpool, "status", "-p", "-P", pool]
-        ret = self._run(cmd, ignore_retcode=True)
+        ret = None
+        if use_json is not False:
+            ret = self._run([zpool, "status", "-j", "--json-int", "-P", pool], ignore_retcode=True)
+            if use_json is None:
+                # "auto" asks for JSON first instead of running `zpool version` before: OpenZFS < 2.3
+                # has no -j and its getopt answers "invalid option 'j'" with the usage, exit 2
+                # (every other failure of zpool status exits 1). The answer holds for this process.
+                refused = ret.get("retcode") == 2 and "invalid option" in (ret.get("stderr") or "")
+                self._context["zfsmirror.json"] = use_json = not refused
+        if not use_json:
+            ret = self._run([zpool, "status", "-p", "-P", pool], ignore_retcode=True)
         if ret.get("retcode") != 0:
             raise _failed(f"zpool status {pool}", ret)
         parsed = parse_status_json(ret["stdout"]) if use_json else parse_status_text(ret["stdout"])
@@ -818,18 +822,21 @@ class ZfsHost:
         rows = parse_list_hp(ret.get("stdout") or "", _LIST_COLUMNS)
         return {row["name"]: {k: v for k, v in row.items() if k != "name"} for row in rows}
 
-    def pool_properties(self, pool):
+    def pool_properties(self, pool, missing_ok=False):
         """The work of ``zfsmirror.pool_properties`` (its docstring there documents it)."""
         _check_pool(pool)
         ret = self._run([self._bin("zpool"), "get", "-H", "-p", "all", pool], ignore_retcode=True)
         if ret.get("retcode") != 0:
+            # Not imported here is known from the pool list, not from the wording of zpool's error.
+            if missing_ok and pool not in self.list_pools():
+                return None
             raise _failed(f"zpool get all {pool}", ret)
         parsed = parse_get_hp(ret.get("stdout") or "")
         if pool not in parsed:
             raise CommandExecutionError(f"zpool get all {pool} did not report pool {pool}")
         return parsed[pool]
 
-    def set_pool_properties(self, pool, properties, test=False):
+    def set_pool_properties(self, pool, properties, test=False, current=None):
         """The work of ``zfsmirror.set_pool_properties`` (its docstring there documents it)."""
         _check_pool(pool)
         props = _check_props(properties, "pool property")
@@ -841,7 +848,8 @@ class ZfsHost:
                 f"multihost=on for pool {pool} needs a hostid in {self._path('hostid')}: "
                 "run zfsmirror.ensure_hostid first"
             )
-        current = self.pool_properties(pool) if props else {}
+        if current is None:
+            current = self.pool_properties(pool) if props else {}
         steps = []
         for key, text in props:
             if key not in current:

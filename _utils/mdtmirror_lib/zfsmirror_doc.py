@@ -129,6 +129,8 @@ DOCS["list_pools"] = """
 DOCS["pool_properties"] = """
     Return every property of an imported pool, ``{property: {"value",
     "source"}}`` (``zpool get -H -p all``; sizes in bytes, ``-`` as None).
+    With ``missing_ok=True`` a pool not imported here gives None instead of
+    an error (one ``zpool get`` when it is imported: what a state asks first).
 
     CLI Example:
 
@@ -142,7 +144,8 @@ DOCS["set_pool_properties"] = """
     property that differs; ``multihost`` may only be turned on, ``cachefile``
     only set to ``none``). Returns ``{"changed", "test", "changes", "commands",
     "current"}`` (``current``: the properties read before, as
-    :py:func:`pool_properties` gives them).
+    :py:func:`pool_properties` gives them; pass them as ``current`` when just
+    read, and they are not read again).
 
     CLI Example:
 

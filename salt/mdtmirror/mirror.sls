@@ -40,6 +40,18 @@ mdtmirror-pool:
     - require:
       - zfsmirror: mdtmirror-pool-reimport
 {%-     endif %}
+
+{#- Where the pool is imported is what the peer's plan reads (mine function
+    mdtmirror_node): published when this run changed it, not at the next
+    mine_interval (until then the peer reads its disk's labels on every run). #}
+mdtmirror-pool-published:
+  module.run:
+    - mine.update: []
+    - onchanges:
+      - zfsmirror: mdtmirror-pool
+{%-     if p.get("import") %}
+      - zfsmirror: mdtmirror-pool-reimport
+{%-     endif %}
 {%-   endif %}
 {%- elif plan.get("role") %}
 

@@ -90,7 +90,15 @@ class FakeScst(dict):
         self["scst.validate_lun"] = int
         self["scst.port_target"] = lambda hca=None, port=None, driver="ib_srpt": "T"
         self["scst.local_ports"] = lambda: [{"hca": "mlx5_0", "port": 1, "gid": "fe80:gid"}]
-        self["scst.list_targets"] = lambda driver: {driver: targets}
+        self.parts_read = []
+
+        def show_target(target, driver="ib_srpt", parts=None):
+            if target not in targets:
+                raise CommandExecutionError(f"SCST target {driver}/{target} does not exist")
+            self.parts_read.append(list(parts))
+            return {k: v for k, v in targets[target].items() if k in parts}
+
+        self["scst.show_target"] = show_target
         for fun in ("add_group", "add_init", "del_init", "add_lun", "enable_target"):
             self[f"scst.{fun}"] = lambda *args, fun=fun, **kwargs: self.calls.append((fun, args, kwargs))
 
@@ -113,18 +121,23 @@ def test_planner_refuses_an_initiator_of_another_group_before_any_change():
         sp.Planner(salt, test=False).group_present("MDS", ["a"], None, "ib_srpt", None, None, False)
 
 
-def test_planner_reads_again_a_target_that_appears_between_two_reads():
-    # ib_srpt adds a target when a port comes up: the first listing lacks it, list_groups finds it.
-    listings = iter([{}, {"T": {"groups": {"MDS": {"luns": {}, "initiators": ["a"]}}, "luns": {}}}])
-    salt = FakeScst({})
-    salt["scst.list_targets"] = lambda driver: {driver: next(listings)}
-    salt["scst.list_groups"] = lambda target, driver: {"MDS": {}}
-    plan = sp.Planner(salt, test=True).group_present("MDS", ["a"], None, "ib_srpt", None, None, False)
-    assert plan.steps == []
-    # ... and one that goes again before it is read is an error that says so, not a KeyError.
-    salt["scst.list_targets"] = lambda driver: {driver: {}}
-    with pytest.raises(CommandExecutionError, match="SCST target ib_srpt/T came and went while it was read"):
-        sp.Planner(salt, test=True).group_present("MDS", ["a"], None, "ib_srpt", None, None, False)
+def test_planner_reads_only_the_parts_of_the_target_each_state_decides_on():
+    # A target's ~30 attribute files are most of the cost of reading it; groups and LUNs are not.
+    target = {"groups": {"MDS": {"luns": {0: {"device": "MDT1", "read_only": False}}, "initiators": ["a"]}}}
+    target.update(luns={}, enabled=True, attributes={"rel_tgt_id": "1"}, writable=["rel_tgt_id"])
+    salt = FakeScst({"T": target})
+    planner = sp.Planner(salt, test=True)
+    assert planner.group_present("MDS", ["a"], None, "ib_srpt", None, None, False).steps == []
+    assert planner.lun_present("l", 0, "MDT1", "MDS", None, "ib_srpt", None, None, False).steps == []
+    assert [k for k, _, _ in planner.lun_present("l", 0, "MDT1", None, None, "ib_srpt", None, None, False).steps] == [
+        "T:-:lun0"
+    ]
+    assert planner.target_enabled(True, None, "ib_srpt", None, None).steps == []
+    assert planner.target_attributes({"rel_tgt_id": 1}, None, "ib_srpt", None, None).steps == []
+    assert salt.parts_read == [["groups"], ["groups"], ["luns"], ["enabled"], ["attributes"]]
+    # a target that is not there: the error of scst.show_target, before any plan
+    with pytest.raises(CommandExecutionError, match="SCST target ib_srpt/U does not exist"):
+        planner.group_present("MDS", ["a"], "U", "ib_srpt", None, None, False)
 
 
 def test_planner_before_scst_is_loaded_plans_against_an_empty_scst():
@@ -132,5 +145,5 @@ def test_planner_before_scst_is_loaded_plans_against_an_empty_scst():
     planner = sp.Planner(salt, test=True)
     plan = planner.lun_present("lun0", 0, "MDT1", "MDS", None, "ib_srpt", None, None, False)
     assert [key for key, _, _ in plan.steps] == ["fe80:gid:MDS:lun0"]
-    assert planner.devices() == {}
+    assert planner.device("MDT1") is None
     assert salt.calls == []

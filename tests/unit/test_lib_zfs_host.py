@@ -2,7 +2,7 @@
 words) and the ZfsHost object on a recording runner (real captures as the tools' replies)."""
 
 import pytest
-from salt.exceptions import SaltInvocationError
+from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from mdtmirror_lib import zfs_host
 from tests.unit.test_lib_zfs_parse import capture
@@ -76,11 +76,43 @@ def test_the_host_object_runs_argument_lists_from_the_configured_binaries():
     assert calls == [(["/sbin/zpool", "list", "-H", "-p", "-o", "name,size,alloc,free,health,guid"], False, True)]
 
 
-def test_the_host_object_asks_zpool_version_once_per_context():
-    host, calls = host_with(
-        {("zpool", "version"): "zfs/version.txt", ("zpool", "status"): "zfs-json/zpool_status_j.json"}
-    )
+def test_auto_output_asks_for_json_without_a_version_call():
+    """OpenZFS 2.3 answers ``zpool status -j``: one call per status, no ``zpool version`` before it."""
+    host, calls = host_with({("zpool", "status"): "zfs-json/zpool_status_j.json"})
     for _ in range(2):
         assert host.status("mdtpool")["state"] == "ONLINE"
-    assert [c[0][:2] for c in calls] == [["zpool", "version"], ["zpool", "status"], ["zpool", "status"]]
-    assert calls[1][0] == ["zpool", "status", "-j", "--json-int", "-P", "mdtpool"]
+    assert [c[0] for c in calls] == [["zpool", "status", "-j", "--json-int", "-P", "mdtpool"]] * 2
+
+
+def test_auto_output_falls_back_to_text_once_when_zpool_has_no_json():
+    """OpenZFS < 2.3 (what Lustre servers are often pinned to) has no -j: zpool's getopt prints
+    "invalid option 'j'" and the usage and exits 2. The text output is asked then, and from then on
+    in this process; a failure that is not that refusal is an error, not a fallback."""
+    _, text, _ = capture("zfs-json/zpool_status_text_degraded.txt")
+    calls = []
+
+    def run_all(cmd, python_shell=True, ignore_retcode=False):
+        calls.append(list(cmd))
+        if "-j" in cmd:
+            return {"retcode": 2, "stdout": "", "stderr": "invalid option 'j'\nusage:\n\tstatus [-c [script1,...]] ..."}
+        return {"retcode": 0, "stdout": text, "stderr": ""}
+
+    host = zfs_host.ZfsHost(run_all, lambda key, default=None: default, {})
+    for _ in range(2):
+        pool = host.status("mdtpool")
+        assert [(v["path"], v["state"]) for v in pool["mirror"]] == [
+            ("/dev/loop0", "ONLINE"),
+            ("/dev/loop1", "OFFLINE"),
+        ]
+    assert calls == [
+        ["zpool", "status", "-j", "--json-int", "-P", "mdtpool"],
+        ["zpool", "status", "-p", "-P", "mdtpool"],
+        ["zpool", "status", "-p", "-P", "mdtpool"],
+    ]
+
+    def no_such_pool(cmd, python_shell=True, ignore_retcode=False):
+        return {"retcode": 1, "stdout": "", "stderr": "cannot open 'mdtpool': no such pool"}
+
+    host = zfs_host.ZfsHost(no_such_pool, lambda key, default=None: default, {})
+    with pytest.raises(CommandExecutionError, match="no such pool"):
+        host.status("mdtpool")

@@ -6,7 +6,9 @@ from that same state.
 """
 
 import pytest
+from salt.exceptions import CommandExecutionError, SaltInvocationError
 
+from mdtmirror_lib import scst_parse
 from tests.captures import materialize, parse_tree, scst_capture
 
 TGT = "fe80:0000:0000:0000:5054:00ff:fe12:3456"
@@ -57,6 +59,33 @@ def test_list_targets_reads_groups_luns_initiators(scst):
     assert srpt["attributes"]["rel_tgt_id"] == "1"
     assert "rel_tgt_id" in srpt["key_attributes"]
     assert scst.scst.list_groups(TGT) == srpt["groups"]
+    assert scst.scst.show_target(TGT) == srpt
+
+
+@pytest.mark.parametrize(
+    ("parts", "keys"),
+    [
+        (["enabled"], ["enabled"]),
+        (["groups"], ["groups"]),
+        ("luns,enabled", ["enabled", "luns"]),  # as the CLI passes it
+        (["attributes"], ["attributes", "key_attributes", "writable"]),
+        (["sessions"], ["session_info", "sessions"]),
+    ],
+)
+def test_show_target_reads_the_parts_asked_as_list_targets_shows_them(scst, parts, keys):
+    whole = scst.scst.list_targets("ib_srpt")["ib_srpt"][TGT]
+    part = scst.scst.show_target(TGT, parts=parts)
+    assert sorted(part) == sorted(["driver", "name", *keys])
+    assert part == {k: whole[k] for k in part}
+
+
+def test_show_target_names_a_bad_part_and_a_missing_target(scst):
+    with pytest.raises(SaltInvocationError, match="unknown target info part\\(s\\) lun: use enabled"):
+        scst.scst.show_target(TGT, parts=["lun"])
+    with pytest.raises(
+        CommandExecutionError, match=f"SCST target ib_srpt/nosuch does not exist; targets of ib_srpt: {TGT}"
+    ):
+        scst.scst.show_target("nosuch")
 
 
 def test_sessions_name_their_initiator_and_luns(module_salt_loaders, tmp_path):
@@ -112,3 +141,16 @@ def test_write_config_matches_scstadmin_except_size_and_copy_manager(scst, tmp_p
     assert "\t\tenabled 1" in written
     again = scst.scst.write_config(path=str(tmp_path / "scst.conf"))
     assert again["changed"] is False
+
+
+@pytest.mark.parametrize("targets_tree", ["tree-1-configured.txt", "tree-2-session.txt"])
+def test_running_config_reads_less_and_gives_what_the_full_listings_give(module_salt_loaders, tmp_path, targets_tree):
+    """scst.running_config reads only what scst.conf needs; the same data from the whole listings
+    (handlers, every device, every target with sessions) must give the same configuration."""
+    rest = [e for e in parse_tree(scst_capture("tree-1-configured.txt").read_text()) if not e[2].startswith("targets")]
+    targets = [e for e in parse_tree(scst_capture(targets_tree).read_text()) if e[2].startswith("targets")]
+    tree = materialize(rest + targets, tmp_path / "scst_tgt")
+    scst = module_salt_loaders(mdtmirror={"paths": {"scst_tgt": str(tree)}}).modules.scst
+    whole = scst_parse.running_config(scst.list_handlers(), scst.list_devices(), scst.list_targets())
+    assert scst.running_config() == whole
+    assert whole["handlers"]["vdisk_blockio"]["MDT1"] and whole["drivers"]["ib_srpt"][TGT]["groups"]["MDS"]

@@ -224,6 +224,7 @@ def fresh_host(rig, create_n=("zfs-json/zpool_create_label_check.txt",)):
     rig.play(
         zpool=[
             (LIST_POOLS, SILENT),
+            (("get",), {"silent": 1}),  # no pool imported: zpool get fails (exit 1)
             (("import", "-d"), cap("zfs/zpool_import_list_foreign.txt")),
             (("create", "-n"), cap(*create_n)),
             (("create",), cap("zfs/zpool_create.txt")),

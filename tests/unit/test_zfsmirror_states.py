@@ -79,8 +79,9 @@ def test_pool_mirrored_creates_then_is_quiet(env):
     fresh_host(rig)
     predicted = states.pool_mirrored(test=True, **MIRROR)
     assert predicted.result is None, predicted.comment
-    # the state's own look at the imported pools, then create's reads
-    assert only_reads(rig) and rig.calls() == [["zpool"] + LIST_POOLS] + reads_of_create(rig)
+    # the state's own look (zpool get fails: not imported, as the pool list confirms), then create's reads
+    own_look = [["zpool", "get", "-H", "-p", "all", "mdtpool"], ["zpool"] + LIST_POOLS]
+    assert only_reads(rig) and rig.calls() == own_look + reads_of_create(rig)
     assert not rig.hostid.exists()
     assert predicted.changes == {
         "hostid": {"old": None, "new": str(rig.hostid)},
