@@ -85,6 +85,7 @@ def pool_mirrored(
     force=False,
     remote_pending=False,
     imported_first=False,
+    publish=False,
 ):
     """
     Ensure pool ``name`` is imported here as a mirror of the ``local`` LUN and
@@ -108,6 +109,8 @@ def pool_mirrored(
     ``imported_first``: a ``pool_imported`` state of the same run imports the
     pool before this one (a node back as the active one): never created
     here; under ``test=True`` that import is the prediction.
+    ``publish``: a pool created here is published to the Salt mine
+    (``mine.update``: the peer's plan reads where the pool is imported).
     """
     ret = _ret(name)
     test = __opts__["test"]
@@ -139,7 +142,7 @@ def pool_mirrored(
             ret["changes"] = done["changes"]
             health = __salt__["zfsmirror.heal"](name, local, remote, test=True)
             ret["comment"] = "\n".join([f"Created pool {name}: {_health_words(name, health)}", *notes])
-            return ret
+            return stateplan.publish(ret, __salt__) if publish else ret
 
         notes = []
         wanted = dict(properties or {})
@@ -230,7 +233,7 @@ def pool_exported(name):
     )
 
 
-def pool_imported(name, force=False, whole=False, remote_pending=False):
+def pool_imported(name, force=False, whole=False, remote_pending=False, publish=False):
     """
     Ensure pool ``name`` is imported here (``zfsmirror.import_pool``, with
     ``cachefile=none``). Multihost is the fence: a pool another host has
@@ -240,7 +243,8 @@ def pool_imported(name, force=False, whole=False, remote_pending=False):
     are all seen (a node back as the active one after a reboot).
     ``remote_pending``: the peer's side comes with an SRP login made earlier
     in the same run, so under ``test=True`` it may be missing still. The
-    comment gives the pool's health after import.
+    comment gives the pool's health after import. ``publish``: an import
+    is published to the Salt mine (``mine.update``).
     """
     ret = _ret(name)
     test = bool(__opts__["test"])
@@ -267,6 +271,7 @@ def pool_imported(name, force=False, whole=False, remote_pending=False):
         ret.update(result=None, changes=done["changes"], comment=f"Would import pool {name}: {done['note']}")
     else:
         ret.update(changes=done["changes"], comment=f"Imported pool {name} ({done['health']}): {done['note']}")
+        return stateplan.publish(ret, __salt__) if publish else ret
     return ret
 
 

@@ -24,8 +24,12 @@ mdtmirror-pool-reimport:
     - name: {{ p.name }}
     - whole: True
     - remote_pending: {{ p.remote_pending }}
+    - publish: True
 {%-     endif %}
 
+{#- publish: where the pool is imported is what the peer's plan reads (mine
+    function mdtmirror_node); published when it changes here, not at the
+    next mine_interval (until then the peer reads its disk's labels). #}
 mdtmirror-pool:
   zfsmirror.pool_mirrored:
     - name: {{ p.name }}
@@ -35,23 +39,13 @@ mdtmirror-pool:
     - filesystem_properties: {{ m.filesystem_properties | json }}
     - force: {{ m.force }}
     - remote_pending: {{ p.remote_pending }}
+    - publish: True
 {%-     if p.get("import") %}
     - imported_first: True
     - require:
       - zfsmirror: mdtmirror-pool-reimport
 {%-     endif %}
 
-{#- Where the pool is imported is what the peer's plan reads (mine function
-    mdtmirror_node): published when this run changed it, not at the next
-    mine_interval (until then the peer reads its disk's labels on every run). #}
-mdtmirror-pool-published:
-  module.run:
-    - mine.update: []
-    - onchanges:
-      - zfsmirror: mdtmirror-pool
-{%-     if p.get("import") %}
-      - zfsmirror: mdtmirror-pool-reimport
-{%-     endif %}
 {%-   endif %}
 {%- elif plan.get("role") %}
 

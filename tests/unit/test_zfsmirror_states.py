@@ -9,9 +9,11 @@ pool in its new state (e.g. the captured healthy mirror after the create).
 
 import shutil
 import subprocess
+from unittest import mock
 
 import pytest
 
+from mdtmirror_lib import stateplan
 from tests.unit.test_zfsmirror_actions import (
     LIST_POOLS,
     SILENT,
@@ -271,3 +273,25 @@ def test_backups_configured(env, tmp_path):
     ]:
         ret = states.backups_configured(name="mdt0", dataset="mdtpool/mdt0", destination=dest, test=True)
         assert ret.result is False and message in ret.comment
+
+
+@needs_blkid
+def test_pool_mirrored_publishes_a_created_pool_and_nothing_else(env, rig_env):
+    """With ``publish`` the peer learns from the mine where the pool is, right after the create; a
+    no-op or a test run publishes nothing (the peer's plan would read its disk's labels otherwise)."""
+    rig, states = env
+    published = []
+    mine = {"mine.update": lambda: published.append(True)}
+    real_publish = stateplan.publish
+    # The unit loaders have no master to publish to: the state's own publish step, with a recording mine.
+    with mock.patch.object(stateplan, "publish", lambda ret, salt: real_publish(ret, mine)):
+        fresh_host(rig)
+        assert states.pool_mirrored(test=True, publish=True, **MIRROR).result is None
+        assert published == []
+        fresh_host(rig)
+        created = states.pool_mirrored(publish=True, **MIRROR)
+        assert created.result is True and created.changes, created.comment
+        assert published == [True] and "Published to the Salt mine (mine.update)" in created.comment
+        healthy_pool(rig)
+        again = states.pool_mirrored(publish=True, **MIRROR)
+        assert again.result is True and again.changes == {} and published == [True]
