@@ -38,11 +38,6 @@ def main(argv=None):
     return zfsemu.main(argv)
 
 
-SCRIPT = """#!/bin/sh
-PYTHONPATH={repo}${{PYTHONPATH:+:$PYTHONPATH}} exec {python} -m bench.zfsfast --root {root} {tool} "$@"
-"""
-
-
 def install(root):
     """Point ``<root>/sbin/{zpool,zfs}`` (written by ``zfsemu.install``) at this runner."""
     import os
@@ -51,8 +46,7 @@ def install(root):
     for tool in ("zpool", "zfs"):
         path = os.path.join(root, "sbin", tool)
         with open(path, "w") as handle:
-            quoted = {"repo": zfsemu.REPO_ROOT, "python": sys.executable, "root": root}
-            handle.write(SCRIPT.format(tool=tool, **{k: zfsemu._sh(v) for k, v in quoted.items()}))
+            handle.write(zfsemu.script(root, tool, runner="bench.zfsfast"))
         os.chmod(path, 0o755)
 
 

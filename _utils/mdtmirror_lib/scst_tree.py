@@ -117,8 +117,9 @@ class SCST:
         except OSError:
             return default
 
-    def read_attrs(self, path, skip=()):
-        """Read every readable regular file of a sysfs dir: ``({attr: value}, [key attrs], {attr: writable})``."""
+    def read_attrs(self, path, skip=(), wanted=None):
+        """Read every readable regular file of a sysfs dir: ``({attr: value}, [key attrs], {attr: writable})``;
+        with ``wanted(name, writable)``, only the files it says yes to (``writable`` lists them all)."""
         values, keys, writable = {}, [], {}
         try:
             entries = list(os.scandir(path))
@@ -138,6 +139,8 @@ class SCST:
             writable[name] = bool(mode & 0o200)
             if not mode & 0o444:
                 continue  # write-only triggers (sync, resync_size)
+            if wanted is not None and not wanted(name, writable[name]):
+                continue
             try:
                 value, is_key = parse_attr(self.read_raw(full, timeout=5))
             except OSError:
@@ -316,16 +319,18 @@ class SCST:
         handlers = {handler.name: handler.info() for handler in self.handlers()}
         devices = {}
         for hinfo in handlers.values():
+            # scst.conf keeps a device attribute only if it is writable or an add_device parameter, and a
+            # target attribute only if it is writable: the others' values (statistics, ids) are not read.
+            create = {p.lower() for p in hinfo["create_params"]}
             for name in hinfo["devices"]:
-                values, keys, writable = Device(self, name).attributes()
+                values, keys, writable = Device(self, name).attributes(lambda a, w, c=create: w or a.lower() in c)
                 devices[name] = {
                     "attributes": values,
                     "key_attributes": sorted(keys),
                     "writable": sorted(a for a, w in writable.items() if w),
                 }
-        parts = ("enabled", "attributes", "luns", "groups")
         targets = {
-            driver.name: {target.name: target.info(parts) for target in driver.targets()}
+            driver.name: {target.name: target.config_info() for target in driver.targets()}
             for driver in self.drivers()
             if driver.name not in CONF_SKIP_DRIVERS
         }
@@ -364,9 +369,9 @@ class Node:
     def read_opt(self, attr, default=None):
         return self.scst.read_opt(self.attr_path(attr), default)
 
-    def attributes(self):
-        """``({attr: value}, [key attrs], {attr: writable})`` of every attribute file."""
-        return self.scst.read_attrs(self.path)
+    def attributes(self, wanted=None):
+        """``({attr: value}, [key attrs], {attr: writable})`` of the attribute files (``wanted``: ``read_attrs``)."""
+        return self.scst.read_attrs(self.path, wanted=wanted)
 
     def is_writable(self, attr):
         return bool(os.stat(self.attr_path(attr)).st_mode & 0o200)
@@ -634,6 +639,22 @@ class Target(Node):
             out["sessions"] = subdirs(self.attr_path("sessions"))
             out["session_info"] = {session.name: session.info() for session in self.sessions()}
         return out
+
+    def config_info(self):
+        """What scst.conf keeps of the target, as :py:meth:`info` gives it: its writable attributes (the
+        only ones scst.conf keeps; ``enabled`` is one), LUNs and groups."""
+        values, keys, writable = self.attributes(lambda attr, is_writable: is_writable)
+        enabled = values.get("enabled")
+        return {
+            "driver": self.driver.name,
+            "name": self.name,
+            "enabled": None if enabled is None else enabled == "1",
+            "attributes": values,
+            "key_attributes": sorted(keys),
+            "writable": sorted(a for a, w in writable.items() if w),
+            "luns": self.luns.luns(),
+            "groups": self.groups_info(),
+        }
 
     def create_group(self, name):
         if self.group(name).exists():

@@ -29,7 +29,7 @@ mdtmirror-beacon:
       - driver: {{ mdtmirror.target.driver | json }}
 {%- elif not w.enabled %}
 mdtmirror-beacon:
-  beacon.absent:
+  mdtmirror.beacon_absent:
     - name: mdtmirror
     - save: true
 {%- endif %}
