@@ -5,6 +5,7 @@ plain file and sysfs I/O they share. ``get`` is the caller's ``config.get``
 (``__salt__["config.get"]``): this module never touches Salt's dunders.
 """
 
+import contextlib
 import errno
 import os
 import stat
@@ -53,32 +54,54 @@ def listdir(path):
         return []
 
 
-def read_attr(path, default=None):
+def read_attr(path, default=None, dir_fd=None):
     """One sysfs/configfs attribute without its trailing newline; ``default`` if it cannot be read."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read().decode("utf-8", "replace").rstrip("\n")
+        return read_raw(path, dir_fd).rstrip("\n")
     except OSError:
         return default
 
 
-def read_raw(path):
+# A sysfs or configfs attribute is produced whole by its show() (at most a page): the first read
+# returns all of it, so a read shorter than asked is the end (no second read(2) to find EOF).
+_READ_SIZE = 65536
+
+
+def read_raw(path, dir_fd=None):
     """
     One read of a sysfs file with raw syscalls, OSError propagating with its
     errno. Python's buffered files turn an EAGAIN from read(2) into an empty
     ``None`` result; SCST answers EAGAIN while busy, so it must surface here.
+    ``dir_fd``: ``path`` is a name in that open directory (see :py:func:`opendir`).
     """
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY, dir_fd=dir_fd)
     try:
         chunks = []
         while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
+            chunk = os.read(fd, _READ_SIZE)
             chunks.append(chunk)
+            if len(chunk) < _READ_SIZE:
+                break
     finally:
         os.close(fd)
     return b"".join(chunks).decode("utf-8", "replace")
+
+
+@contextlib.contextmanager
+def opendir(path):
+    """
+    An open directory (its fd), or None when it is missing: the attributes of one kernel object are
+    then opened by name in it, each open resolving one name instead of walking the whole path again.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):
+        yield None
+        return
+    try:
+        yield fd
+    finally:
+        os.close(fd)
 
 
 def write_attr(path, data):

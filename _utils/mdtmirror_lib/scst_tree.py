@@ -52,12 +52,12 @@ log = logging.getLogger(__name__)
 DEFAULT_EAGAIN_TIMEOUT = 300
 
 
-def read_raw(path, timeout):
+def read_raw(path, timeout, dir_fd=None):
     """Read a sysfs file, retrying EAGAIN (SCST answers it while busy) for up to ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return hostio.read_raw(path)
+            return hostio.read_raw(path, dir_fd)
         except OSError as exc:
             if exc.errno == errno.EAGAIN and time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -67,11 +67,21 @@ def read_raw(path, timeout):
 
 def subdirs(path):
     """The real subdirectories of ``path`` (the kernel objects under it; links are not), sorted."""
-    return [
-        name
-        for name in hostio.listdir(path)
-        if os.path.isdir(os.path.join(path, name)) and not os.path.islink(os.path.join(path, name))
-    ]
+    with hostio.opendir(path) as dir_fd:
+        if dir_fd is None:
+            return []
+        try:
+            # Each entry is looked at by name in the open directory (no walk of the whole path again).
+            return sorted(entry.name for entry in os.scandir(dir_fd) if _is_real_dir(entry))
+        except FileNotFoundError:
+            return []  # the object went away after the open
+
+
+def _is_real_dir(entry):
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except FileNotFoundError:
+        return False
 
 
 def _link_name(path):
@@ -121,33 +131,34 @@ class SCST:
         """Read every readable regular file of a sysfs dir: ``({attr: value}, [key attrs], {attr: writable})``;
         with ``wanted(name, writable)``, only the files it says yes to (``writable`` lists them all)."""
         values, keys, writable = {}, [], {}
-        try:
-            entries = list(os.scandir(path))
-        except (FileNotFoundError, NotADirectoryError):
-            entries = []
-        for entry in sorted(entries, key=lambda e: e.name):
-            name, full = entry.name, entry.path
-            if name in skip or name == "mgmt":
-                continue
+        with hostio.opendir(path) as dir_fd:
             try:
-                st = entry.stat(follow_symlinks=False)  # one lstat: links and dirs are not attributes
+                entries = [] if dir_fd is None else list(os.scandir(dir_fd))
             except FileNotFoundError:
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                continue
-            mode = st.st_mode
-            writable[name] = bool(mode & 0o200)
-            if not mode & 0o444:
-                continue  # write-only triggers (sync, resync_size)
-            if wanted is not None and not wanted(name, writable[name]):
-                continue
-            try:
-                value, is_key = parse_attr(self.read_raw(full, timeout=5))
-            except OSError:
-                continue
-            values[name] = value
-            if is_key:
-                keys.append(name)
+                entries = []  # the object went away after the open
+            for entry in sorted(entries, key=lambda e: e.name):
+                name = entry.name
+                if name in skip or name == "mgmt":
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)  # one lstat: links and dirs are not attributes
+                except FileNotFoundError:
+                    continue
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+                mode = st.st_mode
+                writable[name] = bool(mode & 0o200)
+                if not mode & 0o444:
+                    continue  # write-only triggers (sync, resync_size)
+                if wanted is not None and not wanted(name, writable[name]):
+                    continue
+                try:
+                    value, is_key = parse_attr(read_raw(name, 5, dir_fd))
+                except OSError:
+                    continue
+                values[name] = value
+                if is_key:
+                    keys.append(name)
         return values, keys, writable
 
     def mgmt_result(self):

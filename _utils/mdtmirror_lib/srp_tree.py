@@ -96,7 +96,10 @@ class SysfsNode:
         return hostio.read_attr(os.path.join(self.path, attr))
 
     def attrs(self, names):
-        return {name: self.read(name) for name in names}
+        with hostio.opendir(self.path) as dir_fd:
+            if dir_fd is None:
+                return {name: None for name in names}
+            return {name: hostio.read_attr(name, dir_fd=dir_fd) for name in names}
 
 
 # --------------------------------------------------------------------------
