@@ -11,9 +11,10 @@ and snapshot logic is therefore ours; plain dataset/hold handling can still use
 saltext-zfs.
 
 Output formats: OpenZFS >= 2.3 prints JSON (``zpool status -j --json-int``),
-which is used when ``zpool version`` says so; 2.1 and 2.2 (what Lustre servers
-are often pinned to) only have text, parsed by :py:func:`parse_status_text`
-into the same structure as :py:func:`parse_status_json`.
+which is asked first; 2.1 and 2.2 (what Lustre servers are often pinned to)
+refuse ``-j`` (usage, exit 2) and only have text, then asked instead and
+parsed by :py:func:`parse_status_text` into the same structure as
+:py:func:`parse_status_json`.
 
 Configuration (minion config or pillar, read with ``config.get``):
 
