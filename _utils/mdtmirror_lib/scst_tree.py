@@ -619,9 +619,10 @@ class Target(Node):
     # are most of the cost of reading it).
     INFO_PARTS = ("enabled", "attributes", "luns", "groups", "sessions")
 
-    def info(self, parts=None):
+    def info(self, parts=None, wanted=None):
         """The target as ``scst.list_targets`` shows it; ``parts`` (of :py:attr:`INFO_PARTS`): only those
-        keys (``attributes`` also gives ``key_attributes`` and ``writable``; ``sessions``, ``session_info``)."""
+        keys (``attributes`` also gives ``key_attributes`` and ``writable``; ``sessions``, ``session_info``);
+        ``wanted``: which attribute files are read (see ``SCST.read_attrs``)."""
         if isinstance(parts, str):  # the CLI's parts=groups,luns
             parts = parts.split(",")
         parts = self.INFO_PARTS if parts is None else tuple(parts)
@@ -632,7 +633,7 @@ class Target(Node):
             )
         out = {"driver": self.driver.name, "name": self.name}
         if "attributes" in parts:
-            values, keys, writable = self.attributes()
+            values, keys, writable = self.attributes(wanted)
             enabled = values.get("enabled")
         elif "enabled" in parts:
             enabled = self.read_opt("enabled")
@@ -654,18 +655,7 @@ class Target(Node):
     def config_info(self):
         """What scst.conf keeps of the target, as :py:meth:`info` gives it: its writable attributes (the
         only ones scst.conf keeps; ``enabled`` is one), LUNs and groups."""
-        values, keys, writable = self.attributes(lambda attr, is_writable: is_writable)
-        enabled = values.get("enabled")
-        return {
-            "driver": self.driver.name,
-            "name": self.name,
-            "enabled": None if enabled is None else enabled == "1",
-            "attributes": values,
-            "key_attributes": sorted(keys),
-            "writable": sorted(a for a, w in writable.items() if w),
-            "luns": self.luns.luns(),
-            "groups": self.groups_info(),
-        }
+        return self.info(("enabled", "attributes", "luns", "groups"), wanted=lambda attr, is_writable: is_writable)
 
     def create_group(self, name):
         if self.group(name).exists():
