@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test tier this machine can run, plus the linters, on the pinned
-# Salt (3008): the host-only tiers in parallel, then the real-kernel tier
-# alone; then the loader/state tiers again on Salt 3006 LTS.
+# Salt (3008), and the loader/state tiers again on Salt 3006 LTS: the
+# real-kernel tier in front, the host-only tiers beside it at the lowest CPU
+# priority.
 # Each pytest leg's output is kept in a log; the end of the run repeats what
 # decides it (failures, errors, each leg's result line, the time per tier), so
 # the last lines of a long run say what failed.
@@ -39,11 +40,14 @@ verdict() {
     grep -E '^(FAILED|ERROR) [^ ]+\.py|^=+ .*(passed|failed|error).* =+$|^ *[0-9.]+ min +[0-9]+ tests +tests/' "$1" || echo "(no pytest summary: the run died; see $1)"
 }
 
-# Legs. The host-only tiers run in parallel (pytest-xdist, whole files per worker so a module's
-# Salt master and minions stay in one process; integration and functional first, the longest);
-# the real-kernel tier runs alone after them: its qemu guests (TCG) need every CPU there is, and
-# an overloaded guest misses its SCSI and Salt timeouts. Every leg runs even after one failed, so a
-# red run reports all it can.
+# Legs. The real-kernel tier is the long one (its qemu guests run under TCG), so the run lasts as long as
+# it does, and the rest runs beside it: its cache (packages, kernel, the venv's snapshot, OpenZFS built for
+# that kernel: ~6 min when cold) is filled first, then its leg starts at once; the host-only tiers run from the
+# start at `nice 19`, then the Salt 3006 leg. At that priority they take only the CPU the guests leave idle
+# (a guest waiting on its host or on a timer): an overloaded guest misses ib_srp's SCSI timeouts and Salt's.
+# The host tiers run in parallel (pytest-xdist, whole files per worker so a module's Salt master and minions
+# stay in one process; integration and functional first, the longest). Every leg runs even after one
+# failed, so a red run reports all it can.
 WORKERS=${MDTMIRROR_TEST_WORKERS:-$(nproc)}
 [ "$WORKERS" -le 4 ] || WORKERS=4  # 4 integration files: more workers would idle
 status=0
@@ -55,6 +59,13 @@ leg() {  # leg NAME PYTHON ARGS...: one pytest run, its output teed into $LOGS/N
     "$python" -m pytest -p no:cacheprovider -ra "$@" 2>&1 | tee "$LOGS/$name.log" || status=1
     legs+=("$name")
 }
+quiet_leg() {  # quiet_leg NAME PYTHON ARGS...: the same, its output in $LOGS/NAME.log only, its exit code in NAME.rc
+    local name=$1 python=$2 rc=0
+    shift 2
+    "$python" -m pytest -p no:cacheprovider -ra "$@" >"$LOGS/$name.log" 2>&1 || rc=$?
+    echo "$rc" >"$LOGS/$name.rc"
+    echo "== $name: exit $rc ($(grep -E '^=+ .*(passed|failed|error).* =+$' "$LOGS/$name.log" | tail -1)) =="
+}
 if [ $# -gt 0 ]; then
     leg salt3008 "$VENV/bin/python" --durations=15 "$@"
 else
@@ -65,23 +76,31 @@ else
         case " ${host_tiers[*]} tests/realkernel " in *" $dir "*) continue ;; esac
         compgen -G "$dir/test_*.py" >/dev/null && host_tiers+=("$dir")
     done
-    # The real-kernel tier's cache (packages, kernel, the venv's snapshot, OpenZFS built for that kernel:
-    # ~6 min when cold) is filled beside the host tiers, at the lowest CPU priority so it takes only
-    # what they leave idle; the real-kernel leg waits for it. If it fails, that leg's fixture meets the
-    # same failure and reports it.
-    nice -n 19 "$VENV/bin/python" -m tests.realkernel.harness --prepare >"$LOGS/realkernel-prepare.log" 2>&1 &
+    rm -f "$LOGS/salt3008.rc" "$LOGS/salt3006.rc"
+    "$VENV/bin/python" -m tests.realkernel.harness --prepare >"$LOGS/realkernel-prepare.log" 2>&1 &
     prepare=$!
-    leg salt3008 "$VENV/bin/python" -n "$WORKERS" --dist loadfile --durations=15 "${host_tiers[@]}"
+    echo "== salt3008 and salt3006: beside the real-kernel tier, at nice 19 (logs: $LOGS/salt3008.log, salt3006.log) =="
+    (
+        renice -n 19 -p "$BASHPID" >/dev/null  # before any child: the legs and their Salt daemons inherit it
+        quiet_leg salt3008 "$VENV/bin/python" -n "$WORKERS" --dist loadfile --durations=15 "${host_tiers[@]}"
+        if [ -z "${MDTMIRROR_SKIP_SALT3006:-}" ]; then
+            if VENV=.venv-salt3006 REQUIREMENTS=requirements-salt3006.txt scripts/setup.sh >"$LOGS/salt3006-setup.log" 2>&1; then
+                quiet_leg salt3006 .venv-salt3006/bin/python -n "$WORKERS" --dist loadfile tests/functional tests/unit
+            else
+                echo "== salt3006: the Salt 3006 virtualenv could not be set up (see $LOGS/salt3006-setup.log) =="
+                echo 1 >"$LOGS/salt3006.rc"
+            fi
+        fi
+    ) </dev/null &
+    beside=$!
     wait "$prepare" || echo "real-kernel cache preparation failed (see $LOGS/realkernel-prepare.log)"
     leg realkernel "$VENV/bin/python" --durations=15 tests/realkernel
-    if [ -z "${MDTMIRROR_SKIP_SALT3006:-}" ]; then
-        if VENV=.venv-salt3006 REQUIREMENTS=requirements-salt3006.txt scripts/setup.sh; then
-            leg salt3006 .venv-salt3006/bin/python -n "$WORKERS" --dist loadfile tests/functional tests/unit
-        else
-            echo "== salt3006: the Salt 3006 virtualenv could not be set up (see above) =="
-            status=1
-        fi
-    fi
+    wait "$beside" || status=1
+    for name in salt3008 salt3006; do
+        [ -e "$LOGS/$name.rc" ] || continue
+        legs+=("$name")
+        [ "$(cat "$LOGS/$name.rc")" = 0 ] || status=1
+    done
 fi
 
 for leg in "${legs[@]}"; do

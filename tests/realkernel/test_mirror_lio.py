@@ -114,7 +114,25 @@ def guest(realkernel):
             "srv/lio_zvol.sls": (HERE / "srv" / "lio_zvol.sls").read_text(),
         },
     )
-    return GuestResults(run)
+    results = GuestResults(run)
+    BENCH_LINES.append(_where_the_time_went(results.text("timings") or ""))
+    return results
+
+
+def _where_the_time_went(stamps):
+    """The guest's steps (mirror_lio.sh's phases and salt-calls, stamped with its uptime) and their seconds,
+    the longest first: the tier's time is mostly these guests'."""
+    steps, last = [], None
+    for line in stamps.splitlines():
+        name, _, uptime = line.rpartition(" ")
+        if last is not None:
+            steps.append((name, float(uptime) - last))
+        last = float(uptime)
+    steps.sort(key=lambda step: -step[1])
+    total = sum(seconds for _, seconds in steps)
+    return f"real kernel mirror guest, where the time went (guest uptime, {total:.0f} s after its start): " + ", ".join(
+        f"{name} {seconds:.0f} s" for name, seconds in steps
+    )
 
 
 def _predicted(guest):

@@ -96,15 +96,60 @@ def _free_port(kind=socket.SOCK_STREAM):
 KERNEL_LINE = re.compile(r"^\[ *\d+\.\d+\] ")
 
 
+class Timed:
+    """
+    Where the scenario's time goes: each salt/salt-run call and guest boot with its wall time, printed
+    in the tier's summary (the CI's 60-minute budget is mostly this test's).
+    """
+
+    def __init__(self):
+        self.steps = []  # (what, seconds)
+        self.started = time.monotonic()
+
+    def call(self, what, func, *args, **kwargs):
+        started = time.monotonic()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            self.steps.append((what, time.monotonic() - started))
+
+    def summary(self):
+        total = time.monotonic() - self.started
+        by_kind = {}
+        for what, seconds in self.steps:
+            kind = what.split(" ", 1)[1] if " " in what else what
+            count, summed = by_kind.get(kind, (0, 0.0))
+            by_kind[kind] = (count + 1, summed + seconds)
+        top = sorted(by_kind.items(), key=lambda item: -item[1][1])
+        return (
+            f"real kernel pair, where the time went ({total:.0f} s from the master's start; calls and boots "
+            f"{sum(s for _, s in self.steps):.0f} s): "
+            + ", ".join(f"{kind} {count}x {summed:.0f} s" for kind, (count, summed) in top)
+        )
+
+
+class _TimedRunner:
+    def __init__(self, cli, timed):
+        self._cli, self._timed = cli, timed
+
+    def run(self, *args, **kwargs):
+        return self._timed.call(f"master {args[0]}", self._cli.run, *args, **kwargs)
+
+
 class Pair:
-    def __init__(self, master, guests):
+    def __init__(self, master, guests, timed):
         self.master = master
         self.guests = guests  # name -> (StartedGuest, share)
+        self.timed = timed
         self.cli = master.salt_cli(timeout=900)
-        self.run_cli = master.salt_run_cli(timeout=3000)
+        self.run_cli = _TimedRunner(master.salt_run_cli(timeout=3000), timed)
 
     def salt(self, tgt, *args, **kwargs):
-        return self.cli.run(*args, minion_tgt=tgt, **kwargs)
+        what = args[0]
+        if what in ("state.apply", "cmd.run_all") and len(args) > 1:
+            # the command's first word or the SLS: "cmd.run_all zpool", "state.apply mdtmirror.watch"
+            what += " " + (json.loads(args[1])[0] if args[1].startswith("[") else args[1].split()[0])
+        return self.timed.call(f"{tgt} {what}", self.cli.run, *args, minion_tgt=tgt, **kwargs)
 
     def where(self):
         """Each guest's results, and the kernel's last words on its console (CI shows only the test's output)."""
@@ -224,13 +269,14 @@ def pair(realkernel, salt_factories, tmp_path_factory):
         )
         return guest, guest.results_dir / "share"
 
+    timed = Timed()
     with master.started():
         guests = {}
         try:
             for name in NAMES:
-                guests[name] = start_guest(name)
-            rig = Pair(master, guests)
-            rig.start_guest = start_guest
+                guests[name] = timed.call(f"{name} boot", start_guest, name)
+            rig = Pair(master, guests, timed)
+            rig.start_guest = lambda name: timed.call(f"{name} boot", start_guest, name)
             rig.pillar_dir = rig_pillar_dir
             _wait_for_minions(rig)
             yield rig
@@ -245,9 +291,14 @@ def pair(realkernel, salt_factories, tmp_path_factory):
                 while not (share / "rc").exists() and guest.proc.poll() is None and time.monotonic() < deadline:
                     time.sleep(1)
                 guest.kill()
+            BENCH_LINES.append(timed.summary())
 
 
 def _wait_for_minions(rig, timeout=900):
+    rig.timed.call("both minions-up", _await_minions, rig, timeout)
+
+
+def _await_minions(rig, timeout):
     ping = rig.master.salt_cli(timeout=20)  # salt -t 20: a minion still starting just misses one round
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
