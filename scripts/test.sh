@@ -64,7 +64,8 @@ quiet_leg() {  # quiet_leg NAME PYTHON ARGS...: the same, its output in $LOGS/NA
     shift 2
     "$python" -m pytest -p no:cacheprovider -ra "$@" >"$LOGS/$name.log" 2>&1 || rc=$?
     echo "$rc" >"$LOGS/$name.rc"
-    echo "== $name: exit $rc ($(grep -E '^=+ .*(passed|failed|error).* =+$' "$LOGS/$name.log" | tail -1)) =="
+    # On a line of its own: the real-kernel leg's progress line may be half written.
+    printf '\n== %s: exit %s (%s) ==\n' "$name" "$rc" "$(grep -E '^=+ .*(passed|failed|error).* =+$' "$LOGS/$name.log" | tail -1)"
 }
 if [ $# -gt 0 ]; then
     leg salt3008 "$VENV/bin/python" --durations=15 "$@"

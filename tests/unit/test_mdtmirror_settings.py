@@ -241,3 +241,51 @@ def test_a_zvol_as_the_nodes_lun_is_valid_with_a_warning():
     assert "nested pool" in warning and "openzfs/zfs#11253" in warning
     assert resolve(pillar, "mds02")["warnings"] == []  # mds02 exports a disk
     assert resolve(example())["warnings"] == []
+
+
+def _fleet():
+    pillar = example()
+    pillar["pairs"]["fs1-mdt1"] = {
+        "nodes": {"mds03": {"lun_path": "/dev/sdb"}, "mds04": {"lun_path": "/dev/sdb"}},
+        "owner": "mds03",
+    }
+    pillar["node"] = {"lun_path": "/dev/sdc"}  # a minion in no pair: mds07
+    return pillar
+
+
+def test_peer_of_names_the_peer_resolve_finds():
+    """The plan asks the mine for peer_of()'s answer before resolve() runs (and asks again for
+    resolve()'s peer should they differ): on every valid pillar they agree, for every minion."""
+    from mdtmirror_lib.pillar_rules import peer_of
+
+    checked = []
+    for pillar in (example(), copy.deepcopy(EXAMPLE), _fleet()):
+        for minion in ("mds01", "mds02", "mds03", "mds04", "mds07"):
+            cfg = resolve(copy.deepcopy(pillar), minion)
+            if not cfg["errors"]:
+                assert peer_of(pillar, minion) == cfg["peer"], (minion, cfg["pair"])
+                checked.append(cfg["peer"])
+    assert {"mds01", "mds02", "mds03", "mds04", None} <= set(checked), checked
+
+
+@pytest.mark.parametrize(
+    "pillar, minion, peer",
+    [
+        (None, "mds01", None),
+        ("broken", "mds01", None),
+        ({"pairs": ["mds01", "mds02"]}, "mds01", None),
+        ({"pairs": {"a": {"nodes": {"mds01": {}, "mds02": {}}}}}, "mds02", "mds01"),
+        ({"pairs": {"a": {"nodes": {"mds01": {}, "mds02": {}, "mds03": {}}}}}, "mds01", None),  # not a pair
+        ({"pairs": {"a": {"nodes": {"mds01": {}}}}}, "mds01", None),
+        (
+            {"pairs": {"a": {"nodes": {"mds01": {}, "mds02": {}}}, "b": {"nodes": {"mds01": {}, "mds03": {}}}}},
+            "mds01",
+            None,
+        ),
+        ({"pairs": {"a": None, "b": {"nodes": {"mds01": {}, "mds03": {}}}}}, "mds03", "mds01"),
+    ],
+)
+def test_peer_of_never_guesses(pillar, minion, peer):
+    from mdtmirror_lib.pillar_rules import peer_of
+
+    assert peer_of(pillar, minion) == peer
