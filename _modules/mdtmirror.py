@@ -21,8 +21,6 @@ it exports nothing and logs in to the peer's LUN); the other is **standby**
 ``owner`` only says which node creates the pool on a fresh pair.
 """
 
-import concurrent.futures
-import contextvars
 import copy
 import logging
 import re
@@ -307,26 +305,15 @@ def plan(defaults=None, role=None, schema=None, per_run=False, formula=FORMULA):
         kept = __context__.get(key)
         if kept is not None and kept[0] == id(__context__):
             return copy.deepcopy(kept[1])
-    # The peer's facts are a round trip to the master: asked first, in a thread (in this call's loader
-    # context), answered while the formula's files are fetched and this host is read.
-    early_peer = pillar_rules.peer_of(_pillar("mdtmirror"), __grains__["id"])
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as ask:
-        asked = ask.submit(contextvars.copy_context().run, _mine_facts, early_peer) if early_peer else None
-        cfg = settings(defaults, schema, formula)
-        if cfg["errors"]:
-            return {"settings": cfg, "role": None, "why": "the pillar has errors", "problems": [], "missing": []}
-        peer = cfg.get("peer")
-        if peer and peer != early_peer:  # not expected: resolve() and peer_of() find the same pair
-            asked = ask.submit(contextvars.copy_context().run, _mine_facts, peer)
-        peer_facts = asked.result if peer else dict
-        local = nodefacts.local_facts(
-            cfg,
-            __grains__["id"],
-            __salt__,
-            peer_node=lambda: peer_facts().get("mdtmirror_node"),
-            forced=bool(role),
-        )
-        out = plan_node(cfg, __grains__["id"], peer_facts(), local, role=role)
+    cfg = settings(defaults, schema, formula)
+    if cfg["errors"]:
+        out = {"settings": cfg, "role": None, "why": "the pillar has errors", "problems": [], "missing": []}
+        return out
+    peer_facts = _mine_facts(cfg["peer"]) if cfg.get("peer") else {}
+    local = nodefacts.local_facts(
+        cfg, __grains__["id"], __salt__, peer_node=peer_facts.get("mdtmirror_node"), forced=bool(role)
+    )
+    out = plan_node(cfg, __grains__["id"], peer_facts, local, role=role)
     out["settings"] = cfg
     if per_run:
         __context__[key] = (id(__context__), copy.deepcopy(out))

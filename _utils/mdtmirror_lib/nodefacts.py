@@ -25,8 +25,6 @@ def local_facts(cfg, minion_id, salt, peer_node=None, forced=False):
     """
     What the plan needs from this host (``salt``: the caller's ``salt``): pools here,
     the pool on the disks, the label's last importer, the login's disk, the remote disk's predicted name.
-    ``peer_node``: the peer's facts, or a function giving them, called only when the role depends on
-    the labels (the plan asks the master for them while this host is read).
 
     The disks' labels (``zdb -l``, the ``zpool import`` listing) are read only when the role depends on
     them (:py:func:`mdtmirror_lib.nodeplan.decide_role`): not when the pool is imported here, nor when
@@ -43,11 +41,7 @@ def local_facts(cfg, minion_id, salt, peer_node=None, forced=False):
         "last_importer_here": False,
     }
     own = own_disk(cfg)
-    labels_decide = pool not in pools and not forced
-    if labels_decide:
-        if callable(peer_node):
-            peer_node = peer_node()
-        labels_decide = pool not in ((peer_node or {}).get("pools") or ())
+    labels_decide = pool not in pools and not forced and pool not in ((peer_node or {}).get("pools") or ())
     if labels_decide and own:
         # Was this node the active one when it went down? Its disk's label says (zdb -l).
         try:

@@ -285,27 +285,6 @@ def resolve(defaults, pillar, minion_id, schema):
     return cfg
 
 
-def peer_of(pillar, minion_id):
-    """
-    The other node of the one pair ``minion_id`` is a node of in the pillar's ``mdtmirror`` mapping,
-    or None (no pair, two pairs, a pair of another size, a broken mapping). What :py:func:`resolve`
-    gives as ``peer``, found without the defaults and checks, so the peer's facts can be asked for
-    while those run. Pure; never raises.
-    """
-    pairs = pillar.get("pairs") if isinstance(pillar, dict) else None
-    if not isinstance(pairs, dict):
-        return None
-    mine = [
-        pair["nodes"]
-        for pair in pairs.values()
-        if isinstance(pair, dict) and isinstance(pair.get("nodes"), dict) and minion_id in pair["nodes"]
-    ]
-    if len(mine) != 1:
-        return None
-    peers = [node for node in mine[0] if node != minion_id]
-    return peers[0] if len(peers) == 1 else None
-
-
 def _warnings(cfg, minion_id):
     """Layouts that work but that the admin should know are risky (the validate stage shows them)."""
     zvol = (cfg.get("node") or {}).get("zvol")

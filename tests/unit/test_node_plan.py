@@ -137,15 +137,6 @@ def test_labels_are_read_only_when_they_decide_the_role(minion, pools, peer_pool
     reads, salt = _reading_salt(pools=pools)
     nodefacts.local_facts(settings(minion), minion, salt, peer_node={"pools": list(peer_pools)}, forced=forced)
     assert [r for r in reads if r in ("zdb -l", "zpool import", "blkid")] == labels
-    # The peer's facts as a function (the plan's pending mine answer): waited for only when the labels
-    # could decide, i.e. not on the active nor in a forced operation.
-    reads, salt = _reading_salt(pools=pools)
-    waited = []
-    nodefacts.local_facts(
-        settings(minion), minion, salt, peer_node=lambda: waited.append(1) or {"pools": list(peer_pools)}, forced=forced
-    )
-    assert [r for r in reads if r in ("zdb -l", "zpool import", "blkid")] == labels
-    assert waited == ([] if forced or "mdtpool" in pools else [1])
 
 
 # --------------------------------------------------------------------------

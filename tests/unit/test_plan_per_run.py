@@ -4,8 +4,6 @@ What it relies on from Salt (checked in tests/functional/test_state_run_context.
 state run share one ``__context__`` dict made for that run, and their opts hold no job id.
 """
 
-import threading
-
 from tests.loadermods import load
 
 
@@ -22,7 +20,7 @@ def _module(monkeypatch, context):
     monkeypatch.setattr(module, "plan_node", lambda cfg, minion, peer, local, role=None: {"role": role, "n": cfg["n"]})
     module.__context__ = context
     module.__grains__ = {"id": "mds01"}
-    module.__salt__ = {"pillar.get": lambda key, default=None, **_: default}
+    module.__salt__ = {}
     return module, computed
 
 
@@ -54,39 +52,3 @@ def test_the_cli_never_uses_nor_keeps_a_plan(monkeypatch):
     assert computed == [1, 1] and context == {}
     module.plan(per_run=True)
     assert module.plan()["n"] == 4 and computed == [1, 1, 1, 1]
-
-
-def test_the_peers_facts_are_asked_while_the_settings_and_the_host_are_read(monkeypatch):
-    """The mine's round trip overlaps the settings' and the host's reads (each waits here for the
-    other's start: a plan that asked the mine after them would time out), its answer reaches the role
-    decision and the plan, and it is asked once."""
-    module = load("_modules", "mdtmirror")
-    asked, settings_read, calls = threading.Event(), threading.Event(), []
-    pillar = {"pairs": {"mdt0": {"nodes": {"mds01": {}, "mds02": {}}}}}
-
-    def mine_get(tgt, funs):
-        calls.append(tgt)
-        asked.set()
-        assert settings_read.wait(10), "the settings were not read while the mine was asked"
-        return {"mdtmirror_node": {"mds02": {"pools": ["mdtpool"]}}}
-
-    def settings(defaults=None, schema=None, formula="mdtmirror"):
-        settings_read.set()
-        assert asked.wait(10), "the mine was not asked before the settings were read"
-        return {"errors": [], "peer": "mds02"}
-
-    seen = {}
-
-    def local_facts(cfg, minion_id, salt, peer_node=None, **_):
-        seen["peer_node"] = peer_node()
-        return {}
-
-    monkeypatch.setattr(module, "settings", settings)
-    monkeypatch.setattr(module.nodefacts, "local_facts", local_facts)
-    monkeypatch.setattr(module, "plan_node", lambda cfg, minion, peer, local, role=None: {"peer": peer})
-    module.__context__ = {}
-    module.__grains__ = {"id": "mds01"}
-    module.__salt__ = {"pillar.get": lambda key, default=None, **_: pillar, "mine.get": mine_get}
-    got = module.plan()
-    assert seen["peer_node"] == {"pools": ["mdtpool"]}
-    assert got["peer"]["mdtmirror_node"] == {"pools": ["mdtpool"]} and calls == ["mds02"]
