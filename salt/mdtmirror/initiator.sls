@@ -6,9 +6,11 @@
 {%- set i = mdtmirror.initiator %}
 {{ pillar_errors("initiator") }}
 {%- if not mdtmirror.errors %}
+{%- if whole_formula is not defined %}
 
 include:
   - mdtmirror.modules
+{%- endif %}
 {%- if plan.get("login") %}
 {%-   set target = plan.login.get("target") %}
 

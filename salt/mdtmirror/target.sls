@@ -11,9 +11,11 @@
 {%- set peer_facts_missing = plan.get("export") and initiators is none %}
 {{ pillar_errors("target") }}
 {%- if not mdtmirror.errors %}
+{%- if whole_formula is not defined %}
 
 include:
   - mdtmirror.modules
+{%- endif %}
 {%- if plan.get("unexport") %}
 {%-   set u = plan.unexport %}
 {%-   if t.backend == "lio" %}

@@ -134,7 +134,27 @@ def test_a_bad_pillar_renders_only_its_errors_even_under_test_true(tmp_path):
     rendered = _states(_show_sls(tmp_path, "mdtmirror", pillar))
     assert rendered and all(sid.endswith("-pillar-error-1") for sid in rendered), sorted(rendered)
     stages = {sid.split("-")[1] for sid in rendered}
-    assert stages == {"target", "initiator", "mirror", "snapshots", "watch"}, stages
+    assert stages == {"modules", "target", "initiator", "mirror", "snapshots", "watch"}, stages
     (message,) = {args["name"] for _, args in rendered.values()}
     assert message.startswith("pillar key mdtmirror:target:attributes:blocksize must be one of 512, 4096"), message
     assert not calls.exists(), calls.read_text()
+
+
+@pytest.mark.parametrize("backend", ["scst", "lio"])
+def test_the_whole_formula_renders_what_its_stages_render(tmp_path, backend):
+    """init.sls renders the stages as one file (Jinja include): the same states, with the same
+    arguments, as each stage SLS rendered on its own (which includes mdtmirror.modules itself)."""
+    pillar = {
+        "target": {"backend": backend, "lio": {"rdma_cm_port": 5555}},
+        "node": {"lun_path": "/dev/sdb", "initiators": [PEER_GID]},
+    }
+    whole = _states(_show_sls(tmp_path / "whole", "mdtmirror", pillar))
+    modules = _states(_show_sls(tmp_path / "modules", "mdtmirror.modules", pillar))
+    stages = dict(modules)
+    for stage in ("target", "initiator", "mirror", "snapshots", "watch"):
+        rendered = _states(_show_sls(tmp_path / stage, f"mdtmirror.{stage}", pillar))
+        if stage in ("target", "initiator"):  # on its own, each includes the modules stage
+            assert set(modules) <= set(rendered), (stage, sorted(rendered))
+        stages.update(rendered)
+    assert whole == stages
+    assert len(whole) >= 8, sorted(whole)
