@@ -78,6 +78,7 @@ else
         compgen -G "$dir/test_*.py" >/dev/null && host_tiers+=("$dir")
     done
     rm -f "$LOGS/salt3008.rc" "$LOGS/salt3006.rc"
+    # If the preparation fails, the real-kernel leg's fixture meets the same failure and reports it.
     "$VENV/bin/python" -m tests.realkernel.harness --prepare >"$LOGS/realkernel-prepare.log" 2>&1 &
     prepare=$!
     echo "== salt3008 and salt3006: beside the real-kernel tier, at nice 19 (logs: $LOGS/salt3008.log, salt3006.log) =="
