@@ -42,7 +42,7 @@ verdict() {
 
 # Legs. The real-kernel tier is the long one (its qemu guests run under TCG), so the run lasts as long as
 # it does, and the rest runs beside it: its cache (packages, kernel, the venv's snapshot, OpenZFS built for
-# that kernel: ~6 min when cold) is filled first, then its leg starts at once; the host-only tiers run from the
+# that kernel: ~5 min when cold) is filled first, then its leg starts at once; the host-only tiers run from the
 # start at `nice 19`, then the Salt 3006 leg. At that priority they take only the CPU the guests leave idle
 # (a guest waiting on its host or on a timer): an overloaded guest misses ib_srp's SCSI timeouts and Salt's.
 # The host tiers run in parallel (pytest-xdist, whole files per worker so a module's Salt master and minions
