@@ -1,4 +1,4 @@
-{#- salt-run state.orchestrate mdtmirror.orch [pillar='{"tgt": "mds*", "tgt_type": "glob", "batch": 1, "degraded": false}']
+{#- salt-run state.orchestrate mdtmirror.orch [pillar='{"tgt": "mds*", "tgt_type": "glob", "batch": 1, "degraded": false, "timeout": 30}']
     The formula over any number of pairs, never disrupting both nodes of a
     pair at once. The master's mdtmirror runner asks every node where its
     pool is (rollout_plan, one call) and sorts the pairs:
@@ -13,6 +13,9 @@
     * a pair not whole is skipped with its reason (degraded=true: stage by
       stage, which logs in again and heals), as is one with a silent node.
 
+    `timeout`: seconds the nodes have to say where their pools are (a node
+    silent that long has its pair skipped; raise it for loaded nodes).
+
     Every node's pillar is validated before any node changes anything. This
     file is rendered once, before any step runs: the minions' own SLS read
     the peers' facts when their step runs. Formula mode: `salt-run
@@ -21,7 +24,7 @@
 {%- set tgt_type = salt["pillar.get"]("tgt_type", "glob") %}
 {%- set plan = salt["saltutil.runner"]("mdtmirror.rollout_plan", kwarg={
       "tgt": tgt, "tgt_type": tgt_type, "batch": salt["pillar.get"]("batch", 1),
-      "degraded": salt["pillar.get"]("degraded", False)}) %}
+      "degraded": salt["pillar.get"]("degraded", False), "timeout": salt["pillar.get"]("timeout", 30)}) %}
 
 {%- if plan is not mapping %}
 mdtmirror-rollout-plan:

@@ -73,7 +73,7 @@ def scan_line(status):
     return next((line.strip() for line in status.splitlines() if line.strip().startswith("scan:")), None)
 
 
-def wait_online(host, timeout=20):
+def wait_online(host, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         out = zpool(host, "status", "mdtpool")[1]

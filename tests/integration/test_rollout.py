@@ -54,10 +54,12 @@ def step_minions(step):
 
 
 def orch_failures(steps):
-    """What failed, step by step, with the failing minion states' comments."""
+    """What failed, step by step, with the failing minion states' comments.
+    A step that failed only because a step it requires failed is left out
+    (its comment says no more): the cause stays in sight in an assertion's diff."""
     failed = {}
     for sid, step in steps:
-        if step["result"] is True:
+        if step["result"] is True or step["comment"].startswith("One or more requisite failed"):
             continue
         states = {
             f"{minion}:{state_id}": state["comment"]
@@ -195,7 +197,7 @@ def lose_standby_target(pair, active="mds01", timers=(5, 30, 3), scrub=True):
         (rport_dir / attr).write_text(f"{value}\n")
     enabled = standby.root / "sys/kernel/scst_tgt/targets/ib_srpt" / standby.target / "enabled"
     enabled.write_text("0\n")
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # ~2 s unloaded; CI starves this tier at times (nice 19)
     while logged_in_to(pair, active) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert logged_in_to(pair, active) == [], f"{active}'s remote port should be gone after dev_loss_tmo"
@@ -454,7 +456,7 @@ def test_peer_target_loss_degrades_and_rerun_heals(rig):
     changes = orch_changes(steps)
     assert set(changes["mds01"]) == {"mdtmirror-srp-login", "mdtmirror-pool"}, changes
     assert changes["mds02"] == {}, changes
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while "state: ONLINE" not in zpool(mds01, "status", "mdtpool")[1] and time.monotonic() < deadline:
         time.sleep(0.2)
     assert_mirrored(pair)
