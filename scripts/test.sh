@@ -45,6 +45,8 @@ verdict() {
 # that kernel: ~5 min when cold) is filled first, then its leg starts at once; the host-only tiers run from the
 # start at `nice 19`, then the Salt 3006 leg. At that priority they take only the CPU the guests leave idle
 # (a guest waiting on its host or on a timer): an overloaded guest misses ib_srp's SCSI timeouts and Salt's.
+# Only tests/emulator runs first at normal priority (half a minute): its SRP path-loss tests time the
+# emulated kernel's timers to a tenth of a second, which a process at nice 19 beside busy guests cannot.
 # The host tiers run in parallel (pytest-xdist, whole files per worker so a module's Salt master and minions
 # stay in one process; integration and functional first, the longest). Every leg runs even after one
 # failed, so a red run reports all it can.
@@ -72,17 +74,19 @@ if [ $# -gt 0 ]; then
 else
     # Every folder of tests/ that holds tests, the longest first; a new one runs without an edit here.
     host_tiers=(tests/integration tests/functional)
+    timed_tiers=(tests/emulator)
     for dir in tests/*/; do
         dir=${dir%/}
-        case " ${host_tiers[*]} tests/realkernel " in *" $dir "*) continue ;; esac
+        case " ${host_tiers[*]} ${timed_tiers[*]} tests/realkernel " in *" $dir "*) continue ;; esac
         compgen -G "$dir/test_*.py" >/dev/null && host_tiers+=("$dir")
     done
-    rm -f "$LOGS/salt3008.rc" "$LOGS/salt3006.rc"
+    rm -f "$LOGS/emulator.rc" "$LOGS/salt3008.rc" "$LOGS/salt3006.rc"
     # If the preparation fails, the real-kernel leg's fixture meets the same failure and reports it.
     "$VENV/bin/python" -m tests.realkernel.harness --prepare >"$LOGS/realkernel-prepare.log" 2>&1 &
     prepare=$!
-    echo "== salt3008 and salt3006: beside the real-kernel tier, at nice 19 (logs: $LOGS/salt3008.log, salt3006.log) =="
+    echo "== emulator, then salt3008 and salt3006 at nice 19: beside the real-kernel tier (logs: $LOGS/emulator.log, salt3008.log, salt3006.log) =="
     (
+        quiet_leg emulator "$VENV/bin/python" -n "$WORKERS" "${timed_tiers[@]}"
         renice -n 19 -p "$BASHPID" >/dev/null  # before any child: the legs and their Salt daemons inherit it
         quiet_leg salt3008 "$VENV/bin/python" -n "$WORKERS" --dist loadfile --durations=15 "${host_tiers[@]}"
         if [ -z "${MDTMIRROR_SKIP_SALT3006:-}" ]; then
@@ -98,7 +102,7 @@ else
     wait "$prepare" || echo "real-kernel cache preparation failed (see $LOGS/realkernel-prepare.log)"
     leg realkernel "$VENV/bin/python" --durations=15 tests/realkernel
     wait "$beside" || status=1
-    for name in salt3008 salt3006; do
+    for name in emulator salt3008 salt3006; do
         [ -e "$LOGS/$name.rc" ] || continue
         legs+=("$name")
         [ "$(cat "$LOGS/$name.rc")" = 0 ] || status=1

@@ -69,9 +69,11 @@ def enable(host, value):
     host.kernel.write("targets/ib_srpt/%s/enabled" % host.target, b"%d\n" % value)
 
 
-def watch(host, seconds, until=None):
-    """[(elapsed, state)] polled through the mount for ``seconds`` (or until ``until`` is seen)."""
-    t0, seen = time.monotonic(), []
+def watch(host, seconds, until=None, t0=None):
+    """[(elapsed, state)] polled through the mount for ``seconds`` (or until ``until`` is seen), elapsed
+    since ``t0``: taken just before the write that starts the kernel's timers, so a test process slow
+    to start polling (a loaded machine) never sees a timer fire early."""
+    t0, seen = time.monotonic() if t0 is None else t0, []
     while time.monotonic() - t0 < seconds:
         seen.append((time.monotonic() - t0, rport_state(host)))
         if until and seen[-1][1] == until:
@@ -113,8 +115,9 @@ def test_pathloss_txt_timeline(pair):
     ]
     states = [rport_state(a)]
     # 1. the target disabled, enabled again before dev_loss_tmo
+    t0 = time.monotonic()
     enable(b, 0)
-    seen = watch(a, 10 * SCALE)
+    seen = watch(a, 10 * SCALE, t0=t0)
     assert "blocked" in dict(seen).values() and seen[0][1] == "blocked"
     assert 5 * SCALE - 0.02 <= first(seen, "fail-fast") <= 5 * SCALE + 0.15
     assert open_errno(a.root / "dev/sda") == errno.ENXIO  # dd: failed to open '/dev/sda': No such device or address
@@ -122,16 +125,18 @@ def test_pathloss_txt_timeline(pair):
     assert (a.root / "sys/block/sda/device/state").read_text() == "transport-offline\n"
     assert int((rport / "failed_reconnects").read_text()) >= 2
     states += [s for _, s in seen]
+    t0 = time.monotonic()
     enable(b, 1)
-    seen = watch(a, 5 * SCALE, until="running")
+    seen = watch(a, 5 * SCALE, until="running", t0=t0)
     assert seen[-1][1] == "running" and seen[-1][0] <= 3 * SCALE + 0.15  # within reconnect_delay
     states += [s for _, s in seen]
     assert open_errno(a.root / "dev/sda") == 0
     assert (rport / "failed_reconnects").read_text() == "0\n"
     assert b.kernel.session_names(b.target) == ["10.0.0.1"]
     # 2. disabled past dev_loss_tmo: remote port, SCSI host and disk gone for good
+    t0 = time.monotonic()
     enable(b, 0)
-    seen = watch(a, 40 * SCALE, until="gone")
+    seen = watch(a, 40 * SCALE, until="gone", t0=t0)
     assert 30 * SCALE - 0.02 <= first(seen, "gone") <= 30 * SCALE + 0.2
     states += [s for _, s in seen]
     enable(b, 1)
