@@ -51,6 +51,11 @@ try:  # Salt >= 3008
 except ImportError:
     MASKED_PILLAR = False
 
+try:  # Salt >= 3007: the file client of the state run a module is called from
+    from salt.loader.dunder import __file_client__ as STATE_RUN_FILE_CLIENT
+except ImportError:
+    STATE_RUN_FILE_CLIENT = None
+
 __virtualname__ = "mdtmirror"
 
 __all__ = [
@@ -122,12 +127,18 @@ def disk_problem(path, block=True, exclusive=False):
 
 
 def _lun_problem(cfg):
-    """The configured LUN number already maps another device in this node's SCST group."""
+    """The configured LUN number already maps another device in this node's SCST group. The port's
+    target found on the way is kept in ``cfg["scst_port_target"]`` (None: SCST or ib_srpt not loaded
+    yet): the SLS hands it to the SCST states, which would each look for it again otherwise. It
+    cannot change within a state run: ib_srpt names its targets when it loads, and nothing in the
+    formula unloads it."""
     t, node = cfg["target"], cfg["node"]
+    cfg["scst_port_target"] = None
     if t.get("backend") != "scst" or not __salt__["scst.is_loaded"]():
         return None
     try:
         target = __salt__["scst.port_target"](hca=node.get("hca"), port=node.get("port"), driver=t["driver"])
+        cfg["scst_port_target"] = target
         groups = __salt__["scst.list_groups"](target, driver=t["driver"])
     except (CommandExecutionError, SaltInvocationError):
         return None  # no port target yet: nothing to collide with
@@ -255,9 +266,36 @@ def local_targets():
 # --------------------------------------------------------------------------
 
 
+def _state_run_channel():
+    """The request channel of the state run's file client (it fetched this SLS from the master), or None:
+    outside a state run, masterless, or a Salt without ``__file_client__``."""
+    if STATE_RUN_FILE_CLIENT is None or __opts__.get("file_client") != "remote":
+        return None
+    try:
+        client = STATE_RUN_FILE_CLIENT.value()
+    except (KeyError, AttributeError, LookupError):
+        return None
+    channel = getattr(client, "channel", None) if client is not None else None
+    return channel if callable(getattr(channel, "send", None)) else None
+
+
 def _mine_facts(peer):
-    """The peer's published facts, one mine round trip for all of them."""
-    published = __salt__["mine.get"](peer, list(MINE_FACTS)) or {}
+    """The peer's published facts, one mine round trip for all of them.
+
+    In a state run the request goes over the channel the run's file client already holds, with the
+    load ``mine.get`` sends (Salt >= 3008: ``_mine_get`` with id, tgt, fun, tgt_type): ``mine.get``
+    opens a channel of its own, and a new channel loads and checks the minion's RSA key again
+    (~40 ms, more than the request). Anywhere else, and should that channel fail, ``mine.get``."""
+    channel = _state_run_channel() if MASKED_PILLAR else None  # 3006's master also wants a signed token
+    published = None
+    if channel is not None:
+        load = {"cmd": "_mine_get", "id": __opts__["id"], "tgt": peer, "fun": list(MINE_FACTS), "tgt_type": "glob"}
+        try:
+            published = channel.send(load)
+        except Exception as exc:  # pylint: disable=broad-except
+            log.warning("mdtmirror: mine request over the state run's channel failed (%s); mine.get instead", exc)
+    if not isinstance(published, dict):
+        published = __salt__["mine.get"](peer, list(MINE_FACTS)) or {}
     return {fun: (published.get(fun) or {}).get(peer) for fun in MINE_FACTS}
 
 

@@ -327,7 +327,8 @@ class SCST:
         exported), and the targets of the drivers scst.conf lists (no sessions, no copy_manager).
         A no-op state run saves the configuration every time: this is most of its SCST reading.
         """
-        handlers = {handler.name: handler.info() for handler in self.handlers()}
+        # A handler without devices leaves no trace in scst.conf: its type and add_device help are not read.
+        handlers = {handler.name: handler.info() for handler in self.handlers() if handler.device_names()}
         devices = {}
         for hinfo in handlers.values():
             # scst.conf keeps a device attribute only if it is writable or an add_device parameter, and a

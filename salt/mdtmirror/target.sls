@@ -9,6 +9,8 @@
 {%- set lun_path = export.get("lun_path") %}
 {%- set initiators = export.get("initiators") %}
 {%- set peer_facts_missing = plan.get("export") and initiators is none %}
+{#- The port's SCST target, as the plan found it (none before ib_srpt loads: each state finds it then). #}
+{%- set port_target = mdtmirror.get("scst_port_target") %}
 {{ pillar_errors("target") }}
 {%- if not mdtmirror.errors %}
 {%- if whole_formula is not defined %}
@@ -39,6 +41,9 @@ mdtmirror-scst-unexport-lun:
   scst.lun_absent:
     - lun: {{ u.lun }}
     - group: {{ u.group }}
+{%- if port_target %}
+    - target: {{ port_target | json }}
+{%- endif %}
     - hca: {{ node.get("hca") | json }}
     - port: {{ node.get("port") | json }}
     - require:
@@ -184,6 +189,9 @@ mdtmirror-scst-group:
     - name: {{ t.group }}
     - initiators: {{ (initiators or []) | json }}
     - allow_wildcard: {{ t.allow_wildcard }}
+{%- if port_target %}
+    - target: {{ port_target | json }}
+{%- endif %}
     - hca: {{ node.get("hca") | json }}
     - port: {{ node.get("port") | json }}
     - require:
@@ -196,6 +204,9 @@ mdtmirror-scst-lun:
     - lun: {{ t.lun }}
     - device: {{ t.device }}
     - group: {{ t.group }}
+{%- if port_target %}
+    - target: {{ port_target | json }}
+{%- endif %}
     - hca: {{ node.get("hca") | json }}
     - port: {{ node.get("port") | json }}
     - require:
@@ -205,6 +216,9 @@ mdtmirror-scst-lun:
 {#- "scstadmin -enable_target": the port's target, after its ACLs exist. #}
 mdtmirror-scst-target:
   scst.target_enabled:
+{%- if port_target %}
+    - target: {{ port_target | json }}
+{%- endif %}
     - hca: {{ node.get("hca") | json }}
     - port: {{ node.get("port") | json }}
     - require:

@@ -7,6 +7,7 @@ peer's target degrades the pool until a re-run heals it."""
 
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -289,6 +290,12 @@ def test_orchestrate_converges_fresh_pair_then_changes_nothing(rig, event_listen
     # pool cannot be imported without one).
     hostids = {name: salt.salt("zfsmirror.hostid", tgt=name).data for name in NAMES}
     assert all(hostids.values()) and hostids["mds01"] != hostids["mds02"], f"hostids after the rollout: {hostids}"
+
+    # The peers' facts came over each state run's own channel (mdtmirror._mine_facts): its fallback to
+    # mine.get would have said why in the minion's log.
+    for name, minion in salt.minions.items():
+        text = Path(minion.config["log_file"]).read_text(errors="replace")
+        assert "mine request over the state run's channel failed" not in text, name
 
 
 # --------------------------------------------------------------------------
