@@ -126,22 +126,28 @@ def disk_problem(path, block=True, exclusive=False):
     return hostio.disk_problem(_config, path, block=block, exclusive=exclusive)
 
 
-def _lun_problem(cfg):
-    """The configured LUN number already maps another device in this node's SCST group. The port's
-    target found on the way is kept in ``cfg["scst_port_target"]`` (None: SCST or ib_srpt not loaded
-    yet): the SLS hands it to the SCST states, which would each look for it again otherwise. It
-    cannot change within a state run: ib_srpt names its targets when it loads, and nothing in the
-    formula unloads it."""
+def _port_target(cfg):
+    """This node's SCST port target, None before SCST and ib_srpt are loaded (or with LIO). The SLS
+    hands it to the SCST states, which would each look for it again: it cannot change within a state
+    run (ib_srpt names its targets when it loads, and nothing in the formula unloads it)."""
     t, node = cfg["target"], cfg["node"]
-    cfg["scst_port_target"] = None
     if t.get("backend") != "scst" or not __salt__["scst.is_loaded"]():
         return None
     try:
-        target = __salt__["scst.port_target"](hca=node.get("hca"), port=node.get("port"), driver=t["driver"])
-        cfg["scst_port_target"] = target
+        return __salt__["scst.port_target"](hca=node.get("hca"), port=node.get("port"), driver=t["driver"])
+    except (CommandExecutionError, SaltInvocationError):
+        return None
+
+
+def _lun_problem(cfg):
+    """The configured LUN number already maps another device in this node's SCST group."""
+    t, target = cfg["target"], cfg["scst_port_target"]
+    if target is None:
+        return None  # no port target yet: nothing to collide with
+    try:
         groups = __salt__["scst.list_groups"](target, driver=t["driver"])
     except (CommandExecutionError, SaltInvocationError):
-        return None  # no port target yet: nothing to collide with
+        return None
     group = groups.get(t["group"]) if isinstance(groups, dict) else None
     if not group:
         return None
@@ -191,7 +197,9 @@ def settings(defaults=None, schema=None, formula=FORMULA):
     and ``schema``: the formula's, read from the master's ``salt://<formula>/``
     when not given),
     with the host checks added to ``errors``: the local LUN is a block
-    device, its LUN number is free in the SCST group (or already ours).
+    device, its LUN number is free in the SCST group (or already ours);
+    ``scst_port_target``: the SCST target of this node's port (None before
+    SCST and ib_srpt are loaded, with LIO, or with errors).
 
     CLI Example:
 
@@ -212,6 +220,7 @@ def settings(defaults=None, schema=None, formula=FORMULA):
         if problem:
             key = f"mdtmirror:pairs:{cfg['pair']}:nodes:{__grains__['id']}" if cfg["pair"] else "mdtmirror:node"
             errors.append(f"pillar key {key}:lun_path: {path} {problem}")
+    cfg["scst_port_target"] = None if errors else _port_target(cfg)
     if not errors:
         problem = _lun_problem(cfg)
         if problem:
@@ -266,37 +275,11 @@ def local_targets():
 # --------------------------------------------------------------------------
 
 
-def _state_run_channel():
-    """The request channel of the state run's file client (it fetched this SLS from the master), or None:
-    outside a state run, masterless, or a Salt without ``__file_client__``."""
-    if STATE_RUN_FILE_CLIENT is None or __opts__.get("file_client") != "remote":
-        return None
-    try:
-        client = STATE_RUN_FILE_CLIENT.value()
-    except (KeyError, AttributeError, LookupError):
-        return None
-    channel = getattr(client, "channel", None) if client is not None else None
-    return channel if callable(getattr(channel, "send", None)) else None
-
-
 def _mine_facts(peer):
-    """The peer's published facts, one mine round trip for all of them.
-
-    In a state run the request goes over the channel the run's file client already holds, with the
-    load ``mine.get`` sends (Salt >= 3008: ``_mine_get`` with id, tgt, fun, tgt_type): ``mine.get``
-    opens a channel of its own, and a new channel loads and checks the minion's RSA key again
-    (~40 ms, more than the request). Anywhere else, and should that channel fail, ``mine.get``."""
-    channel = _state_run_channel() if MASKED_PILLAR else None  # 3006's master also wants a signed token
-    published = None
-    if channel is not None:
-        load = {"cmd": "_mine_get", "id": __opts__["id"], "tgt": peer, "fun": list(MINE_FACTS), "tgt_type": "glob"}
-        try:
-            published = channel.send(load)
-        except Exception as exc:  # pylint: disable=broad-except
-            log.warning("mdtmirror: mine request over the state run's channel failed (%s); mine.get instead", exc)
-    if not isinstance(published, dict):
-        published = __salt__["mine.get"](peer, list(MINE_FACTS)) or {}
-    return {fun: (published.get(fun) or {}).get(peer) for fun in MINE_FACTS}
+    """The peer's published facts (:py:func:`mdtmirror_lib.nodefacts.peer_facts`): in a state run on
+    Salt >= 3008 over the run's own request channel (3006's master also wants a signed token)."""
+    channel = nodefacts.state_run_channel(STATE_RUN_FILE_CLIENT, __opts__) if MASKED_PILLAR else None
+    return nodefacts.peer_facts(peer, MINE_FACTS, __opts__, __salt__, channel)
 
 
 def plan_node(cfg, minion_id, peer_facts, local, role=None):

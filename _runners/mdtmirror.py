@@ -11,6 +11,7 @@ runner and the library it stands on (``_utils/mdtmirror_lib``); with pip, the
 """
 
 import salt.client
+from salt.exceptions import SaltInvocationError
 
 try:
     import mdtmirror_lib
@@ -192,9 +193,23 @@ def rollout_plan(tgt="*mds*", tgt_type="glob", batch=1, degraded=False, timeout=
     """
     import salt.utils.minions  # pylint: disable=import-outside-toplevel
 
+    timeout = _positive("timeout", timeout, float)
+    batch = _positive("batch", batch, int)
     answers = _ask(tgt, tgt_type, timeout)
     expected = salt.utils.minions.CkMinions(__opts__).check_minions(tgt, tgt_type).get("minions") or []
-    return plan_rollout(answers, expected, batch=int(batch), degraded=bool(degraded))
+    return plan_rollout(answers, expected, batch=batch, degraded=bool(degraded))
+
+
+def _positive(key, value, kind):
+    """``value`` as a ``kind`` (int or float) above 0, or SaltInvocationError naming ``key``
+    (mdtmirror.orch passes its pillar keys of the same names)."""
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        number = None
+    if number is None or isinstance(value, bool) or number <= 0:
+        raise SaltInvocationError(f"{key}: {value!r} is not a number above 0")
+    return number
 
 
 def wait_whole(pairs, tgt="*mds*", tgt_type="glob", timeout=600, interval=5):

@@ -27,9 +27,17 @@
       "degraded": salt["pillar.get"]("degraded", False), "timeout": salt["pillar.get"]("timeout", 30)}) %}
 
 {%- if plan is not mapping %}
+{#- Salt hands a runner's refusal (SaltInvocationError) back as "Passed invalid arguments: <why>" and
+    its docstring, any other exception as a traceback whose last line says what was wrong. #}
+{%-   set lines = (plan | string).strip().splitlines() or [""] %}
+{%-   set why = namespace(line=lines[-1]) %}
+{%-   for line in lines if line.startswith("Passed invalid arguments:") %}
+{%-     set why.line = line %}
+{%-   endfor %}
 mdtmirror-rollout-plan:
   test.fail_without_changes:
-    - name: {{ ("the mdtmirror runner did not answer (formula mode: salt-run saltutil.sync_all): " ~ plan) | json }}
+    - comment: {{ ("the mdtmirror runner's rollout plan failed (formula mode: salt-run saltutil.sync_all first): "
+                   ~ why.line) | json }}
     - failhard: true
 {%- else %}
 

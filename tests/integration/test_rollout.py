@@ -424,6 +424,21 @@ def test_bad_pillar_fails_before_any_change(rig, breakage):
     assert problems == {}
 
 
+@pytest.mark.parametrize("key, value", [("timeout", "soon"), ("batch", 0)])
+def test_bad_orchestration_pillar_is_named_and_changes_nothing(rig, key, value):
+    """The orchestration's own pillar keys (``timeout``, ``batch``): a bad value fails the
+    orchestration in its first step, naming the key and the value; no node is touched."""
+    pair, salt = rig.pair, rig.salt
+    before = {name: host_state(host) for name, host in pair.hosts.items()}
+    ret = salt.orchestrate(pillar={key: value})
+    assert ret.returncode != 0
+    steps = orch_steps(ret)
+    assert [sid for sid, _ in steps] == ["mdtmirror-rollout-plan"], steps
+    comment = steps[0][1]["comment"]
+    assert f"{key}: {value!r} is not a number above 0" in comment, comment
+    assert {name: host_state(host) for name, host in pair.hosts.items()} == before
+
+
 # --------------------------------------------------------------------------
 # 5: losing the peer's target degrades the pool; a re-run heals it
 # --------------------------------------------------------------------------

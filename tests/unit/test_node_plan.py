@@ -461,3 +461,15 @@ def test_rollout_plan_fresh_degraded_silent_and_unsynced():
     assert plan["skipped"]["mdt1"].startswith("not whole (mds03: remote side scsi-2393: UNAVAIL")
     asked = fleet.plan_rollout(answers, [*answers, "mds06"], degraded=True)
     assert asked["stagewise"] == ["mds01", "mds02", "mds03", "mds04", "mds07"] and "mdt1" not in asked["skipped"]
+
+
+@pytest.mark.parametrize("value", ["soon", 0, -5, None, True, "1.5x"])
+def test_rollout_plan_refuses_a_bad_timeout_or_batch_naming_it(value):
+    """The runner checks the numbers mdtmirror.orch passes from its pillar before asking any node."""
+    from salt.exceptions import SaltInvocationError
+
+    runner = load("_runners", "mdtmirror")
+    for key in ("timeout", "batch"):
+        with pytest.raises(SaltInvocationError, match=f"^{key}: {re.escape(repr(value))} is not a number above 0$"):
+            runner.rollout_plan(**{key: value})
+    assert runner._positive("timeout", "120", float) == 120.0 and runner._positive("batch", 2, int) == 2
