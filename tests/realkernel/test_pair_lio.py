@@ -395,7 +395,9 @@ def _roles(facts, active, standby):
     assert len(lio_disks) == 1 and lio_disks[0]["size_bytes"] == LUN_BYTES, (active, facts[active]["disks"])
     assert facts[active]["zpool"]["pools"] == [POOL], facts[active]["zpool"]
     state, leaves = _pool_state(facts[active]["zpool"]["status"])
-    assert state == "ONLINE" and all(v["state"] == "ONLINE" for v in leaves.values()), leaves
+    # The message names each leaf with its state and device id: pytest cuts a long repr in the middle.
+    brief = {name: (v["state"], v.get("devid"), v.get("path")) for name, v in leaves.items()}
+    assert state == "ONLINE" and all(v["state"] == "ONLINE" for v in leaves.values()), (active, state, brief)
     assert any(n.startswith(f"virtio-mdt-{active}") for n in leaves), leaves
     # The LUN over SRP: LIO's NAA id, by whichever by-id name zpool met first (an import picks wwn-).
     assert any(n.startswith(("scsi-36001405", "wwn-0x6001405")) for n in leaves), leaves

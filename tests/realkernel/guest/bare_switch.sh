@@ -69,6 +69,19 @@ take)
     udevadm settle --timeout=30 || true
     # The peer wrote this disk's partition table over SRP: the kernel must read it again.
     blockdev --rereadpt "$own" || echo "blockdev --rereadpt $own refused" >&2
+    # The re-read removes and adds the partitions again: udev drops and makes their links, and an import
+    # that scans before it is done finds the pool on the peer's LUN alone and imports it DEGRADED (seen in
+    # CI: the own disk UNAVAIL). zfsmirror.import_pool settles here too.
+    udevadm settle --timeout=30 || true
+    tries=0
+    until [ -e "$own-part1" ]; do
+        tries=$((tries + 1))
+        if [ "$tries" -gt 300 ]; then
+            echo "no link $own-part1 after 30 s" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
     zpool import -d /dev/disk/by-id -o cachefile=none "$pool"
     ;;
 *)
