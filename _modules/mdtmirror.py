@@ -377,7 +377,7 @@ def node_facts():
 
         salt '*mds*' mdtmirror.node_facts
     """
-    return {"pools": sorted(__salt__["zfsmirror.list_pools"]())}
+    return {"pools": __salt__["zfsmirror.pool_names"]()}
 
 
 def node_status():

@@ -26,6 +26,8 @@ Configuration (minion config or pillar, read with ``config.get``):
 ``mdtmirror:paths:<key>``
     override one path: ``hostid`` (``/etc/hostid``), ``import_dir`` (where
     ``zpool import -d`` looks for the pool's disks, ``/dev/disk/by-id``),
+    ``kstat_zfs`` (the zfs module's kstat tree, ``/proc/spl/kstat/zfs``:
+    the pools imported here),
     ``systemd_system`` (``/etc/systemd/system``, where the periodic jobs'
     units go).
 ``mdtmirror:bin:<name>``
@@ -64,6 +66,7 @@ __all__ = [
     "hostid_present",
     "ensure_hostid",
     "list_pools",
+    "pool_names",
     "list_snapshots",
     "pool_properties",
     "set_pool_properties",
@@ -125,6 +128,10 @@ def ensure_hostid(hostid=None, test=False):
 
 def list_pools():
     return _zfs().list_pools()
+
+
+def pool_names():
+    return _zfs().pool_names()
 
 
 def pool_properties(pool, missing_ok=False):

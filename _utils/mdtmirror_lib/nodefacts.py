@@ -65,7 +65,7 @@ def local_facts(cfg, minion_id, salt, peer_node=None, forced=False):
     operation in progress forces the role (``forced``). A standby's every apply would otherwise read them.
     """
     pool = cfg["mirror"]["pool"]
-    pools = list(salt["zfsmirror.list_pools"]())
+    pools = salt["zfsmirror.pool_names"]()
     local = {
         "pools": pools,
         "pool_on_disks": False,
@@ -129,7 +129,7 @@ def node_status(p, minion_id, salt):
     }
     if cfg["errors"]:
         return out
-    out["imported"] = pool in salt["zfsmirror.list_pools"]()
+    out["imported"] = pool in salt["zfsmirror.pool_names"]()
     try:
         out["paths"] = [
             {"remote_port": login["remote_port"], "state": login["state"], "id_ext": login["id_ext"]}

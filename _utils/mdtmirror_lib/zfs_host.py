@@ -71,8 +71,24 @@ from mdtmirror_lib.zfs_policy import (
 _DEFAULT_PATHS = {
     "hostid": "/etc/hostid",
     "import_dir": "/dev/disk/by-id",
+    "kstat_zfs": "/proc/spl/kstat/zfs",
     "systemd_system": "/etc/systemd/system",
 }
+
+
+# The zfs module's kstat tree has a directory per imported pool (spa_stats.c: from the moment the pool is
+# added, import included, to its export), holding this file with the pool's state word. Other entries there
+# are the module's own statistics (arcstats, dbufstats, ...: files), never a directory with this file.
+KSTAT_POOL_FILE = "state"
+
+
+def kstat_pool_names(names):
+    """
+    The pools among the kstat tree's directories that hold a ``state`` file: every name a pool
+    can have (a letter first), so the temporary ``$import`` pool of a ``zpool import`` listing
+    (spa_tryimport) is none of them. Sorted.
+    """
+    return sorted(name for name in names if _POOL_RE.match(name))
 
 
 # Pool name used for the ``zpool create -n`` dry run of disk_in_use (never created).
@@ -821,6 +837,18 @@ class ZfsHost:
             raise _failed("zpool list", ret)
         rows = parse_list_hp(ret.get("stdout") or "", _LIST_COLUMNS)
         return {row["name"]: {k: v for k, v in row.items() if k != "name"} for row in rows}
+
+    def pool_names(self):
+        """The work of ``zfsmirror.pool_names`` (its docstring there documents it)."""
+        directory = self._path("kstat_zfs")
+        try:
+            entries = os.listdir(directory)
+        except FileNotFoundError:
+            # No zfs module loaded (the tree is its): zpool loads it, and answers.
+            return sorted(self.list_pools())
+        return kstat_pool_names(
+            name for name in entries if os.path.isfile(os.path.join(directory, name, KSTAT_POOL_FILE))
+        )
 
     def pool_properties(self, pool, missing_ok=False):
         """The work of ``zfsmirror.pool_properties`` (its docstring there documents it)."""

@@ -126,6 +126,22 @@ DOCS["list_pools"] = """
         salt '*' zfsmirror.list_pools
     """
 
+DOCS["pool_names"] = """
+    Return the names of the pools imported on this host, sorted, read from
+    the zfs module's kstat tree (a directory per imported pool,
+    ``/proc/spl/kstat/zfs/<pool>/state``) without running ``zpool``: what
+    the node plan asks on every apply. ``zpool list`` waits for the pool
+    configuration lock and can hang behind a suspended pool; the kstat tree
+    does not (Pacemaker's ZFS agent reads it for that reason). Without
+    that tree (the zfs module not loaded) it asks ``zpool list``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' zfsmirror.pool_names
+    """
+
 DOCS["pool_properties"] = """
     Return every property of an imported pool, ``{property: {"value",
     "source"}}`` (``zpool get -H -p all``; sizes in bytes, ``-`` as None).

@@ -163,6 +163,13 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 MAGIC = b"ZFSEMU-SEND-STREAM\x00v1\n"
 VERSION = ("zfs-2.3.2-2~bpo12+2", "zfs-kmod-2.3.2-2~bpo12+2")
 TOOLS = ("zpool", "zfs", "zgenhostid", "zstream", "zdb")
+# The zfs module's kstat tree, and the entries the module keeps there whatever the pools: files, never a
+# pool's directory (tests/golden/realkernel-probes/kstat-pools.txt).
+KSTAT_ZFS = "/proc/spl/kstat/zfs"
+KSTAT_MODULE_FILES = (
+    "abdstats arcstats brtstats chksum_bench dbgmsg dbufs dbufstats dmu_tx dnodestats fletcher_4_bench fm "
+    "import_progress metaslab_stats simd vdev_mirror_stats vdev_raidz_bench zfetchstats zil zio_stats zstd"
+).split()
 MIB = 1 << 20
 MINDEVSIZE = 64 * MIB
 LABEL_OVERHEAD = 12058624  # phys 268435456 -> rep_dev_size 256376832 (zfs-json/zpool_status_j_degraded.json)
@@ -218,8 +225,13 @@ os.execv(real, [real] + args)
 
 
 def install(root) -> dict:
-    """Write ``<root>/sbin/{zpool,zfs,zgenhostid,zstream,zdb,blkid}``; return ``{tool: path}``."""
+    """Write ``<root>/sbin/{zpool,zfs,zgenhostid,zstream,zdb,blkid}`` and the zfs module's kstat tree
+    (the module is loaded: its statistics' files, no pool); return ``{tool: path}``."""
     root = os.path.abspath(str(root))
+    kstat = os.path.join(root, KSTAT_ZFS.lstrip("/"))
+    os.makedirs(kstat, exist_ok=True)
+    for name in KSTAT_MODULE_FILES:
+        open(os.path.join(kstat, name), "a").close()
     sbin = os.path.join(root, "sbin")
     os.makedirs(sbin, exist_ok=True)
     paths = {}
@@ -329,6 +341,26 @@ class Host:
             self.labels["pools"][str(pool["guid"])] = pool
         _store(self.state_path, self.state)
         _store(self.labels_path, self.labels)
+        self.save_kstat()
+
+    def save_kstat(self):
+        """
+        ``<root>/proc/spl/kstat/zfs/<pool>/state`` for each pool imported here, none for any other:
+        the zfs module keeps a directory per imported pool in its kstat tree, from import to export
+        (tests/golden/realkernel-probes/kstat-pools.txt), with the pool's state word in ``state``.
+        Written on each change this emulator saves; the kernel rewrites the word itself when a
+        device fails, here it is the state as of the last saved change.
+        """
+        base = self.hp(KSTAT_ZFS)
+        os.makedirs(base, exist_ok=True)
+        for name in os.listdir(base):
+            path = os.path.join(base, name)
+            if name not in self.state["pools"] and os.path.isdir(path):
+                shutil.rmtree(path)
+        for name, pool in self.state["pools"].items():
+            os.makedirs(os.path.join(base, name), exist_ok=True)
+            with open(os.path.join(base, name, "state"), "w") as handle:
+                handle.write(pool_state(pool) + "\n")
 
     # ---- identity ---------------------------------------------------
     def hostid(self):

@@ -570,3 +570,44 @@ def test_zdb_label_after_a_crash_and_a_takeover(pair):
     # The survivor imported it: the labels it writes name it (on its own disk; the crashed one's is not
     # reachable, it keeps the old words).
     assert f"hostid: {0x0B0B0002}" in b.ok("zdb -l /dev/disk/by-id/scsi-2local2-part1")
+
+
+# --------------------------------------------------------------------------
+# the kstat tree (tests/golden/realkernel-probes/kstat-pools.*): zfsmirror.pool_names reads it
+# --------------------------------------------------------------------------
+
+
+def test_kstat_tree_follows_the_real_capture(loops):
+    """The probe's commands replayed: after each, the emulated host's ``ls -p /proc/spl/kstat/zfs``
+    is the real one, entry for entry, and the pool's ``state`` word the real one (a pool's directory
+    from create or import to export or destroy; ONLINE, DEGRADED with a side offline)."""
+    zfsemu.install(loops.root)
+    kstat = loops.root / "proc" / "spl" / "kstat" / "zfs"
+
+    def ls(path):
+        return "".join(sorted(p.name + ("/" if p.is_dir() else "") + "\n" for p in path.iterdir()))
+
+    seen = []
+    for cmd, want, code in _probe("kstat-pools.txt"):
+        if cmd.startswith("zpool "):
+            got = loops(cmd)
+            assert got[0] == code, (cmd, got)
+        elif cmd.startswith("ls -p "):
+            directory = cmd.split()[-1]
+            got = ls(kstat / directory.split("/proc/spl/kstat/zfs")[1].lstrip("/"))
+            if directory.endswith("/zfs"):
+                assert got == want, cmd
+            else:  # a pool's own statistics: the emulator keeps only its state word
+                assert "state\n" in want and got == "state\n", (cmd, want)
+        elif cmd.startswith("cat "):
+            assert (kstat / "mdtpool" / "state").read_text() == want, cmd
+        seen.append(cmd.split()[0])
+    assert seen.count("ls") == 6 and seen.count("cat") == 2, seen
+
+
+def test_a_crash_leaves_no_pool_in_the_kstat_tree(pair):
+    a, _ = pair
+    a.ok(f"zpool create -o multihost=on -o cachefile=none mdtpool mirror /dev/disk/by-id/scsi-2local1 {a.peer}")
+    assert (a.root / "proc" / "spl" / "kstat" / "zfs" / "mdtpool" / "state").read_text() == "ONLINE\n"
+    zfsemu.crash(str(a.root))
+    assert not (a.root / "proc" / "spl" / "kstat" / "zfs" / "mdtpool").exists()

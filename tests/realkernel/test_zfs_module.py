@@ -45,4 +45,9 @@ def test_openzfs_module_loads_and_makes_a_mirror(realkernel):
     assert pool["state"] == "ONLINE", pool
     (mirror,) = pool["vdevs"]["rkpool"]["vdevs"].values()
     assert mirror["vdev_type"] == "mirror" and len(mirror["vdevs"]) == 2, mirror
+    # The kstat tree zfsmirror.pool_names reads instead of running zpool: the pool's directory while it
+    # is imported (its state word in it), no directory of any other kind, none once it is destroyed.
+    assert [e for e in _output(share, "kstat").split() if e.endswith("/")] == ["rkpool/"]
+    assert _output(share, "kstat_state") == "ONLINE"
     _output(share, "destroy")
+    assert [e for e in _output(share, "kstat_after").split() if e.endswith("/")] == []

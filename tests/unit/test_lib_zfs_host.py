@@ -5,7 +5,7 @@ import pytest
 from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from mdtmirror_lib import zfs_host
-from tests.unit.test_lib_zfs_parse import capture
+from tests.unit.test_lib_zfs_parse import _probe_outputs, capture
 
 
 def test_parse_destination():
@@ -116,3 +116,57 @@ def test_auto_output_falls_back_to_text_once_when_zpool_has_no_json():
     host = zfs_host.ZfsHost(no_such_pool, lambda key, default=None: default, {})
     with pytest.raises(CommandExecutionError, match="no such pool"):
         host.status("mdtpool")
+
+
+# --------------------------------------------------------------------------
+# pool_names: the kstat tree, zpool list only without it
+# --------------------------------------------------------------------------
+
+
+def _kstat_tree(base, listing):
+    """A kstat tree from ``ls -p`` lines of the real one (a directory ends with ``/``; each holds ``state``)."""
+    base.mkdir(parents=True)
+    for entry in listing:
+        if entry.endswith("/"):
+            (base / entry.rstrip("/")).mkdir()
+            (base / entry.rstrip("/") / "state").write_text("ONLINE\n")
+        else:
+            (base / entry).write_text("")
+    return base
+
+
+def test_pool_names_are_the_kstat_trees_pool_directories_and_run_nothing(tmp_path):
+    """The plan's question (which pools are imported here) on every apply, answered without zpool:
+    a pool's directory holds ``state``; the module's statistics are files; ``$import`` is the
+    temporary pool of a ``zpool import`` listing, never a pool name; a directory without ``state``
+    is not a pool's."""
+    kstat = _kstat_tree(tmp_path / "kstat", ["arcstats", "dbufstats", "mdtpool/", "ost0/", "$import/", "zil"])
+    (kstat / "stray").mkdir()
+    host, calls = host_with({}, {"mdtmirror:paths:kstat_zfs": str(kstat)})
+    assert host.pool_names() == ["mdtpool", "ost0"]
+    assert calls == []
+
+
+def test_pool_names_under_the_sysroot_and_zpool_list_without_the_tree(tmp_path):
+    """No kstat tree: the zfs module is not loaded; ``zpool list`` answers (and loads it)."""
+    _kstat_tree(tmp_path / "root" / "proc" / "spl" / "kstat" / "zfs", ["arcstats", "mdtpool/"])
+    host, calls = host_with({}, {"mdtmirror:sysroot": str(tmp_path / "root")})
+    assert host.pool_names() == ["mdtpool"] and calls == []
+    host, calls = host_with(
+        {("zpool", "list"): "zfs/zpool_list_Hp.txt"}, {"mdtmirror:sysroot": str(tmp_path / "elsewhere")}
+    )
+    assert host.pool_names() == ["mdtpool"]
+    assert [c[0][:2] for c in calls] == [["zpool", "list"]]
+
+
+def test_pool_names_of_the_real_kstat_trees(tmp_path):
+    """Each ``ls -p /proc/spl/kstat/zfs`` of the real-kernel probe (OpenZFS 2.3.2: no pool, created,
+    exported, imported, destroyed) as a tree: the pool is there exactly while it is imported."""
+    listings = [out.split() for cmd, out, _ in _probe_outputs("kstat-pools.txt") if cmd == "ls -p /proc/spl/kstat/zfs"]
+    got = []
+    for number, listing in enumerate(listings):
+        kstat = _kstat_tree(tmp_path / str(number), listing)
+        host, calls = host_with({}, {"mdtmirror:paths:kstat_zfs": str(kstat)})
+        got.append(host.pool_names())
+        assert calls == [], number
+    assert got == [[], ["mdtpool"], [], ["mdtpool"], []]

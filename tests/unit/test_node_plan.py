@@ -112,7 +112,7 @@ def _reading_salt(pools=(), last_here=False, on_disks=False):
         return call
 
     return reads, {
-        "zfsmirror.list_pools": read("zpool list", {p: {} for p in pools}),
+        "zfsmirror.pool_names": read("pools here", sorted(pools)),
         "zfsmirror.last_importer_here": read("zdb -l", last_here),
         "zfsmirror.import_listing": read("zpool import", {"mdtpool": {}} if on_disks else {}),
         "zfsmirror.disk_label": read("blkid", {}),

@@ -24,4 +24,8 @@ run create zpool create -o multihost=on rkpool mirror "$A" "$B"
 udevadm settle --timeout=30 || true
 run list zpool list -Hp -o name,health,size
 run status zpool status -j --json-int rkpool
+# The kstat tree the plan reads for the pools imported here (one directory per pool, its state in it).
+run kstat ls -p /proc/spl/kstat/zfs
+run kstat_state cat /proc/spl/kstat/zfs/rkpool/state
 run destroy zpool destroy rkpool
+run kstat_after ls -p /proc/spl/kstat/zfs
