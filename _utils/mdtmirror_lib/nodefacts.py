@@ -90,9 +90,13 @@ def local_facts(cfg, minion_id, salt, peer_node=None, forced=False):
         local["pool_on_disks"] = pool in salt["zfsmirror.import_listing"]() or bool(
             own and (salt["zfsmirror.disk_label"](own) or {}).get("pool") == pool
         )
-    if pool in pools or cfg["mirror"].get("owner") == minion_id or cfg.get("peer"):
+    # The login's disk is the pool's remote side on the active: not read where the pillar names that side,
+    # nor where this node is the standby for sure (the peer published that it has the pool; see decide_role).
+    standby = pool not in pools and not forced and pool in ((peer_node or {}).get("pools") or ())
+    wanted = not standby and not cfg["mirror"].get("remote")
+    if wanted and (pool in pools or cfg["mirror"].get("owner") == minion_id or cfg.get("peer")):
         try:
-            logins = salt["srp.list_logins"]()
+            logins = salt["srp.list_logins"](brief=True)
         except (CommandExecutionError, SaltInvocationError):
             logins = []  # ib_srp not loaded yet: no login
         if len(logins) == 1:

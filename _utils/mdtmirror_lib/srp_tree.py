@@ -498,14 +498,18 @@ class SrpRoot:
         hosts = sorted((int(m.group(1)), n) for n in names for m in [_HOST_RE.match(n)] if m)
         return [(number, ScsiHost(self, name)) for number, name in hosts]
 
-    def list_logins(self):
-        """``srp.list_logins``: one :py:func:`parse_login_attrs` entry per ib_srp SCSI host, with its remote port."""
+    def list_logins(self, brief=False):
+        """``srp.list_logins``: one :py:func:`parse_login_attrs` entry per ib_srp SCSI host, with its remote
+        port (``brief``: only ``host`` and ``remote_port``)."""
         rports = self.remote_ports()
         logins = []
         for host_no, host in self.scsi_hosts():
             if host.read("proc_name") != MODULE:
                 continue
             rport = rports.get(host_no)
+            if brief:
+                logins.append({"host": host.name, "remote_port": rport.name if rport else None})
+                continue
             rattrs = rport.attrs(RPORT_ATTRS) if rport else None
             logins.append(
                 parse_login_attrs(

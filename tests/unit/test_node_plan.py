@@ -139,6 +139,30 @@ def test_labels_are_read_only_when_they_decide_the_role(minion, pools, peer_pool
     assert [r for r in reads if r in ("zdb -l", "zpool import", "blkid")] == labels
 
 
+@pytest.mark.parametrize(
+    "minion, pools, peer_pools, forced, remote, srp",
+    [
+        ("mds01", ["mdtpool"], (), False, None, ["srp logins"]),  # active: its login's disk is the remote side
+        ("mds02", [], ["mdtpool"], False, None, []),  # standby for sure (the peer has the pool): every apply
+        ("mds02", [], ["mdtpool"], True, None, ["srp logins"]),  # a forced role may be active
+        ("mds02", [], (), False, None, ["srp logins"]),  # nobody has it: the role comes from the labels
+        ("mds01", ["mdtpool"], (), False, "/dev/disk/by-id/scsi-2remote", []),  # the pillar names the side
+    ],
+    ids=["active", "standby", "forced", "nobody-has-it", "remote-in-pillar"],
+)
+def test_the_login_is_read_only_where_its_disk_can_be_the_pools_remote_side(
+    minion, pools, peer_pools, forced, remote, srp
+):
+    reads, salt = _reading_salt(pools=pools)
+    calls = []
+    salt["srp.list_logins"] = lambda **kwargs: calls.append(kwargs) or reads.append("srp logins") or []
+    cfg = settings(minion)
+    cfg["mirror"]["remote"] = remote
+    nodefacts.local_facts(cfg, minion, salt, peer_node={"pools": list(peer_pools)}, forced=forced)
+    assert [r for r in reads if r == "srp logins"] == srp
+    assert all(kwargs == {"brief": True} for kwargs in calls), calls
+
+
 # --------------------------------------------------------------------------
 # what each role does, per backend
 # --------------------------------------------------------------------------

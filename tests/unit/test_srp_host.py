@@ -193,8 +193,15 @@ def test_list_logins_joins_host_and_remote_port(srp, host):
     assert entry["port_id"] == "00:54:00:ff:fe:12:34:56:00:54:00:ff:fe:12:34:56"
 
 
+def test_list_logins_brief_reads_the_host_and_its_remote_port_only(srp, host):
+    """What the node plan asks on every apply: the same login, named, no attribute of it parsed."""
+    assert srp.list_logins(brief=True) == [{"host": "host2", "remote_port": "port-2:1"}]
+    assert srp.disks(srp.list_logins(brief=True)[0], timeout=0) == srp.disks("host2", timeout=0)
+
+
 def test_list_logins_without_ib_srp(srp, bare_host):
     assert srp.list_logins() == []
+    assert srp.list_logins(brief=True) == []
 
 
 def test_disks_of_a_login(srp, host):
