@@ -207,20 +207,29 @@ def lose_standby_target(pair, active="mds01", timers=(5, 30, 3), scrub=True):
     return enabled
 
 
-def formula_runs(event_listener, master, since):
+def formula_runs(event_listener, master, since, timeout=30):
     """``{minion: [(start, end)]}``: the formula's state runs (``state.sls mdtmirror``) after
-    ``since``, from the job events on the master's bus: published -> that minion's return."""
-    runs, rets = {}, {}
-    for event in event_listener.get_events([(master, "salt/job/*")], after_time=since):
-        parts = event.tag.split("/")
-        if parts[-1] == "new" and event.data.get("fun") == "state.sls" and "mdtmirror" in (event.data.get("arg") or []):
-            runs[parts[2]] = (event.stamp, event.data["minions"])
-        elif len(parts) == 5 and parts[3] == "ret":
-            rets.setdefault((parts[2], parts[4]), []).append(event.stamp)
+    ``since``, from the job events on the master's bus: published -> that minion's return.
+    The listener gets the master's events forwarded on their own path: the last return may
+    arrive after the orchestration's own answer, so it is waited for (up to ``timeout`` s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        runs, rets = {}, {}
+        for event in event_listener.get_events([(master, "salt/job/*")], after_time=since):
+            parts = event.tag.split("/")
+            formula = event.data.get("fun") == "state.sls" and "mdtmirror" in (event.data.get("arg") or [])
+            if parts[-1] == "new" and formula:
+                runs[parts[2]] = (event.stamp, event.data["minions"])
+            elif len(parts) == 5 and parts[3] == "ret":
+                rets.setdefault((parts[2], parts[4]), []).append(event.stamp)
+        missing = [(jid, m) for jid, (_, minions) in runs.items() for m in minions if (jid, m) not in rets]
+        if not missing or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    assert not missing, (missing, sorted(rets))
     spans = {}
     for jid, (started, minions) in runs.items():
         for minion in minions:
-            assert rets.get((jid, minion)), (jid, minion, sorted(rets))
             spans.setdefault(minion, []).append((started, max(rets[(jid, minion)])))
     return {minion: sorted(s) for minion, s in spans.items()}
 
