@@ -59,7 +59,12 @@ phase rxe
 modprobe configfs
 grep -q " /sys/kernel/config configfs " /proc/mounts || mount -t configfs configfs /sys/kernel/config
 insmod "$ZFS_MODULES/spl.ko"
-insmod "$ZFS_MODULES/zfs.ko"
+# zfs_multihost_fail_intervals=0: MMP write delays are logged, the pool is never suspended for them.
+# Under TCG a soft-RoCE stall (rdma_rxe "rxe_reg_fast_mr: mr->lkey ... not free") holds SRP I/O for
+# tens of seconds; with the default (10 intervals of 1 s) it suspended the pool during a resilver and
+# OpenZFS 2.3.2's txg_sync then spun in dsl_scan_active (soft lockups): `zpool wait` never returned.
+# Multihost's import refusal (the activity check) does not depend on it.
+insmod "$ZFS_MODULES/zfs.ko" zfs_multihost_fail_intervals=0
 modprobe loop
 mkdir -p /tmp/rk
 mount -t tmpfs -o size=900m tmpfs /tmp/rk

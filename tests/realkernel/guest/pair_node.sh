@@ -55,7 +55,12 @@ stamp state
 modprobe configfs
 grep -q " /sys/kernel/config configfs " /proc/mounts || mount -t configfs configfs /sys/kernel/config
 insmod "$ZFS_MODULES/spl.ko"
-insmod "$ZFS_MODULES/zfs.ko"
+# zfs_multihost_fail_intervals=0: MMP write delays are logged, the pool is never suspended for them.
+# Under TCG a soft-RoCE stall (rdma_rxe "rxe_reg_fast_mr: mr->lkey ... not free") holds SRP I/O for
+# tens of seconds; with the default (10 intervals of 1 s) it suspended the pool during a resilver and
+# OpenZFS 2.3.2's txg_sync then spun in dsl_scan_active (soft lockups): `zpool wait` never returned.
+# Multihost's import refusal (the activity check) does not depend on it.
+insmod "$ZFS_MODULES/zfs.ko" zfs_multihost_fail_intervals=0
 udevadm settle --timeout=30 || true
 [ -e "/dev/disk/by-id/virtio-$LUN_SERIAL" ] || { echo "no /dev/disk/by-id/virtio-$LUN_SERIAL" >&2; ls -l /dev/disk/by-id >&2; exit 12; }
 stamp disks
