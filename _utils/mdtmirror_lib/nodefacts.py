@@ -74,7 +74,11 @@ def local_facts(cfg, minion_id, salt, peer_node=None, forced=False):
         "last_importer_here": False,
     }
     own = own_disk(cfg)
-    labels_decide = pool not in pools and not forced and pool not in ((peer_node or {}).get("pools") or ())
+    # Not here, no role forced: the peer's mine says whether it has the pool (this node is then the
+    # standby, see decide_role), else this node's disks' labels decide.
+    undecided = pool not in pools and not forced
+    peer_has = pool in ((peer_node or {}).get("pools") or ())
+    labels_decide = undecided and not peer_has
     if labels_decide and own:
         # Was this node the active one when it went down? Its disk's label says (zdb -l).
         try:
@@ -91,9 +95,8 @@ def local_facts(cfg, minion_id, salt, peer_node=None, forced=False):
             own and (salt["zfsmirror.disk_label"](own) or {}).get("pool") == pool
         )
     # The login's disk is the pool's remote side on the active: not read where the pillar names that side,
-    # nor where this node is the standby for sure (the peer published that it has the pool; see decide_role).
-    standby = pool not in pools and not forced and pool in ((peer_node or {}).get("pools") or ())
-    wanted = not standby and not cfg["mirror"].get("remote")
+    # nor on the standby for sure (the peer has the pool).
+    wanted = not (undecided and peer_has) and not cfg["mirror"].get("remote")
     if wanted and (pool in pools or cfg["mirror"].get("owner") == minion_id or cfg.get("peer")):
         try:
             logins = salt["srp.list_logins"](brief=True)

@@ -32,6 +32,7 @@ from salt.exceptions import CommandExecutionError, SaltInvocationError
 
 from mdtmirror_lib import hostio, srp_parse
 from mdtmirror_lib.srp_parse import MODULE, format_target, parse_login_attrs, parse_login_spec, parse_srp_daemon
+from mdtmirror_lib.zfs_policy import plain_bool
 
 log = logging.getLogger(__name__)
 
@@ -501,6 +502,7 @@ class SrpRoot:
     def list_logins(self, brief=False):
         """``srp.list_logins``: one :py:func:`parse_login_attrs` entry per ib_srp SCSI host, with its remote
         port (``brief``: only ``host`` and ``remote_port``)."""
+        brief = plain_bool(brief, "brief")
         rports = self.remote_ports()
         logins = []
         for host_no, host in self.scsi_hosts():

@@ -76,21 +76,6 @@ _DEFAULT_PATHS = {
 }
 
 
-# The zfs module's kstat tree has a directory per imported pool (spa_stats.c: from the moment the pool is
-# added, import included, to its export), holding this file with the pool's state word. Other entries there
-# are the module's own statistics (arcstats, dbufstats, ...: files), never a directory with this file.
-KSTAT_POOL_FILE = "state"
-
-
-def kstat_pool_names(names):
-    """
-    The pools among the kstat tree's directories that hold a ``state`` file: every name a pool
-    can have (a letter first), so the temporary ``$import`` pool of a ``zpool import`` listing
-    (spa_tryimport) is none of them. Sorted.
-    """
-    return sorted(name for name in names if _POOL_RE.match(name))
-
-
 # Pool name used for the ``zpool create -n`` dry run of disk_in_use (never created).
 PROBE_POOL = "mdtmirror_probe"
 
@@ -843,11 +828,14 @@ class ZfsHost:
         directory = self._path("kstat_zfs")
         try:
             entries = os.listdir(directory)
-        except FileNotFoundError:
+        except OSError:
             # No zfs module loaded (the tree is its): zpool loads it, and answers.
             return sorted(self.list_pools())
-        return kstat_pool_names(
-            name for name in entries if os.path.isfile(os.path.join(directory, name, KSTAT_POOL_FILE))
+        # A directory per imported pool (spa_stats.c: from the moment the pool is added, import included, to
+        # its export) holding its state word; the module's own statistics are files. A pool's name starts
+        # with a letter: the temporary "$import" pool of a zpool import listing (spa_tryimport) is none.
+        return sorted(
+            name for name in entries if _POOL_RE.match(name) and os.path.isfile(os.path.join(directory, name, "state"))
         )
 
     def pool_properties(self, pool, missing_ok=False):

@@ -197,6 +197,8 @@ def test_list_logins_brief_reads_the_host_and_its_remote_port_only(srp, host):
     """What the node plan asks on every apply: the same login, named, no attribute of it parsed."""
     assert srp.list_logins(brief=True) == [{"host": "host2", "remote_port": "port-2:1"}]
     assert srp.disks(srp.list_logins(brief=True)[0], timeout=0) == srp.disks("host2", timeout=0)
+    with pytest.raises(SaltInvocationError, match="brief must be True or False, not 'yes'"):
+        srp.list_logins(brief="yes")
 
 
 def test_list_logins_without_ib_srp(srp, bare_host):
